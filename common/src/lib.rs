@@ -1,0 +1,223 @@
+//! Types shared by the ocellus XDP program and userspace.
+//!
+//! Everything here is `no_std`, `#[repr(C)]` and free of allocation, so the
+//! kernel program and the userspace workers build the same flow key and the same
+//! symmetric hash from the same code. The kernel computes the hash once and hands
+//! it to userspace in the packet metadata; userspace never recomputes it for
+//! frames that came through XDP.
+#![no_std]
+
+/// What kind of endpoints a [`FlowKey`] holds.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum KeyClass {
+    /// Nothing parsed (never stored in a flow table).
+    #[default]
+    None = 0,
+    /// IPv4 addresses in the first 4 bytes of `src`/`dst`.
+    Ipv4 = 1,
+    /// IPv6 addresses.
+    Ipv6 = 2,
+    /// ARP: sender and target protocol (IPv4) addresses.
+    Arp = 3,
+    /// RARP: sender and target hardware addresses.
+    Rarp = 4,
+    /// Non-IP Ethernet II frame: MAC addresses in the first 6 bytes, ethertype in `aux`.
+    Ether = 5,
+    /// 802.3/LLC frame: MAC addresses, SAPs in `sport`/`dport`.
+    Llc = 6,
+}
+
+impl KeyClass {
+    pub const fn from_u8(v: u8) -> KeyClass {
+        match v {
+            1 => KeyClass::Ipv4,
+            2 => KeyClass::Ipv6,
+            3 => KeyClass::Arp,
+            4 => KeyClass::Rarp,
+            5 => KeyClass::Ether,
+            6 => KeyClass::Llc,
+            _ => KeyClass::None,
+        }
+    }
+    pub const fn is_ip(self) -> bool {
+        matches!(self, KeyClass::Ipv4 | KeyClass::Ipv6)
+    }
+}
+
+/// IP protocol numbers used by the flow model.
+pub mod ipproto {
+    pub const ICMP: u8 = 1;
+    pub const IGMP: u8 = 2;
+    pub const IPIP: u8 = 4;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const IPV6: u8 = 41;
+    pub const GRE: u8 = 47;
+    pub const ESP: u8 = 50;
+    pub const AH: u8 = 51;
+    pub const ICMPV6: u8 = 58;
+    pub const SCTP: u8 = 132;
+}
+
+/// The flow key, oriented: `src` is the side that the flow engine decided is the
+/// initiator. `canonical()` gives the direction-independent form used for hashing
+/// and table lookup.
+///
+/// Field use by class:
+/// - IP: `src`/`dst` addresses (IPv4 in bytes 0..4), `sport`/`dport` ports for
+///   TCP/UDP/SCTP; for ICMP `sport` = type << 8 | code and `dport` = echo id;
+///   `aux` = DNS transaction id + 1 (IPv4 UDP port 53), ICMPv4 echo sequence + 1,
+///   ESP SPI, or the IP id of an unmatched fragment (with `AUX_FRAGMENT`).
+/// - ARP: protocol addresses in `src`/`dst` bytes 0..4.
+/// - Ether/LLC: MAC addresses in bytes 0..6; `aux` = ethertype, or SAPs in ports.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct FlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub aux: u32,
+    pub proto: u8,
+    pub class: u8,
+    pub _pad: [u8; 6],
+}
+
+const _: () = assert!(core::mem::size_of::<FlowKey>() == 48);
+
+/// Set in `FlowKey::aux` for a fragment whose first fragment has not been seen.
+pub const AUX_FRAGMENT: u32 = 1 << 31;
+
+#[cfg(feature = "user")]
+// SAFETY: FlowKey is repr(C), Copy, has explicit padding and no pointers.
+unsafe impl Send for FlowKey {}
+
+impl FlowKey {
+    pub const ZERO: FlowKey = FlowKey {
+        src: [0; 16],
+        dst: [0; 16],
+        sport: 0,
+        dport: 0,
+        aux: 0,
+        proto: 0,
+        class: 0,
+        _pad: [0; 6],
+    };
+
+    pub fn class(&self) -> KeyClass {
+        KeyClass::from_u8(self.class)
+    }
+
+    /// The same flow seen from the other side.
+    pub fn reversed(&self) -> FlowKey {
+        FlowKey {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            ..*self
+        }
+    }
+
+    /// Whether the endpoints must swap to put the key in canonical order.
+    /// ICMP keys (whose ports are not per-endpoint) order by address only.
+    #[inline(always)]
+    pub fn needs_swap(&self) -> bool {
+        if self.src != self.dst {
+            return lt16(&self.dst, &self.src);
+        }
+        self.dport < self.sport
+    }
+
+    /// The direction-independent form of the key, and whether it was swapped.
+    #[inline(always)]
+    pub fn canonical(&self) -> (FlowKey, bool) {
+        if self.needs_swap() {
+            (self.reversed(), true)
+        } else {
+            (*self, false)
+        }
+    }
+
+    /// The symmetric hash: the same value for a key and its reverse. The XDP
+    /// program and userspace call this one function.
+    #[inline(always)]
+    pub fn sym_hash(&self) -> u32 {
+        let a = endpoint_hash(&self.src, self.sport);
+        let b = endpoint_hash(&self.dst, self.dport);
+        // Commutative combination, then mix in the direction-free fields.
+        let mut h = a.wrapping_add(b) ^ (a ^ b).rotate_left(13);
+        h ^= (self.proto as u64) << 40 | (self.class as u64) << 48;
+        h ^= (self.aux as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        fmix64(h) as u32
+    }
+}
+
+#[inline(always)]
+fn lt16(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    let mut i = 0;
+    while i < 16 {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
+        i += 1;
+    }
+    false
+}
+
+#[inline(always)]
+fn endpoint_hash(addr: &[u8; 16], port: u16) -> u64 {
+    let lo = u64::from_le_bytes([
+        addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6], addr[7],
+    ]);
+    let hi = u64::from_le_bytes([
+        addr[8], addr[9], addr[10], addr[11], addr[12], addr[13], addr[14], addr[15],
+    ]);
+    fmix64(lo ^ fmix64(hi ^ (port as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)))
+}
+
+/// MurmurHash3's 64-bit finalizer.
+#[inline(always)]
+pub const fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^= k >> 33;
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(a: u8, b: u8, sp: u16, dp: u16) -> FlowKey {
+        let mut k = FlowKey::ZERO;
+        k.src[..4].copy_from_slice(&[10, 0, 0, a]);
+        k.dst[..4].copy_from_slice(&[10, 0, 0, b]);
+        k.sport = sp;
+        k.dport = dp;
+        k.proto = ipproto::TCP;
+        k.class = KeyClass::Ipv4 as u8;
+        k
+    }
+
+    #[test]
+    fn hash_is_symmetric() {
+        for (a, b, sp, dp) in [(1, 2, 1000, 80), (9, 3, 5, 5), (4, 4, 1, 2)] {
+            let k = key(a, b, sp, dp);
+            assert_eq!(k.sym_hash(), k.reversed().sym_hash());
+            assert_eq!(k.canonical().0, k.reversed().canonical().0);
+        }
+    }
+
+    #[test]
+    fn hash_separates_flows() {
+        let a = key(1, 2, 1000, 80).sym_hash();
+        let b = key(1, 2, 1001, 80).sym_hash();
+        let c = key(1, 2, 80, 1000).sym_hash();
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+    }
+}

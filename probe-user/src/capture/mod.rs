@@ -1,0 +1,18 @@
+//! Packet sources. Every source, file or live, yields [`RawPacket`]s that go
+//! through the same parser and flow engine.
+
+pub mod pcap;
+
+pub use crate::packet::LinkType;
+
+/// One captured frame, borrowed from the source's buffer until the next call.
+#[derive(Clone, Copy, Debug)]
+pub struct RawPacket<'a> {
+    /// Nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// Frame length on the wire (pcap orig_len).
+    pub wire_len: u32,
+    pub link: LinkType,
+    /// Captured bytes (caplen of them).
+    pub data: &'a [u8],
+}

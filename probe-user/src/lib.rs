@@ -1,0 +1,19 @@
+//! ocellus: a network activity audit system.
+//!
+//! The library holds everything; the `ocellus` binary is glue. Modules are named
+//! by what they do:
+//! - [`capture`]: packet sources (pcap/pcapng files, later live capture)
+//! - [`packet`]: the one parser, link layer to L4
+//! - [`flow`]: the flow engine (pinned workers, sharded tables, Argus flow model)
+//! - [`record`]: flow records and their binary encoding
+//! - [`ring`]: record files, ring directories of mapped segments, streams
+//! - [`print`]: Argus `ra`-style text, CSV and JSON output
+//! - [`cli`]: the command-line front ends
+
+pub mod capture;
+pub mod cli;
+pub mod flow;
+pub mod packet;
+pub mod print;
+pub mod record;
+pub mod ring;

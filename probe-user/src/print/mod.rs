@@ -1,0 +1,1 @@
+//! Argus `ra`-style output.

@@ -1,0 +1,1 @@
+//! The binary record encoding (see FORMAT.md).

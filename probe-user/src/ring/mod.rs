@@ -1,0 +1,1 @@
+//! Record files, ring directories and streams.
