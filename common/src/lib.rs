@@ -109,13 +109,26 @@ impl FlowKey {
         KeyClass::from_u8(self.class)
     }
 
+    /// Whether `sport`/`dport` belong to the endpoints (TCP/UDP/SCTP ports, LLC
+    /// SAPs) rather than to the flow as a whole (ICMP type and id).
+    #[inline(always)]
+    pub fn ports_are_per_endpoint(&self) -> bool {
+        !(self.proto == ipproto::ICMP || self.proto == ipproto::ICMPV6)
+            || !(self.class == KeyClass::Ipv4 as u8 || self.class == KeyClass::Ipv6 as u8)
+    }
+
     /// The same flow seen from the other side.
     pub fn reversed(&self) -> FlowKey {
+        let (sport, dport) = if self.ports_are_per_endpoint() {
+            (self.dport, self.sport)
+        } else {
+            (self.sport, self.dport)
+        };
         FlowKey {
             src: self.dst,
             dst: self.src,
-            sport: self.dport,
-            dport: self.sport,
+            sport,
+            dport,
             ..*self
         }
     }
@@ -127,7 +140,18 @@ impl FlowKey {
         if self.src != self.dst {
             return lt16(&self.dst, &self.src);
         }
-        self.dport < self.sport
+        self.ports_are_per_endpoint() && self.dport < self.sport
+    }
+
+    /// The symmetric hash of the address pair alone: it picks the table shard, so
+    /// that fragments (which lack ports) and the flow they belong to meet in the
+    /// same shard.
+    #[inline(always)]
+    pub fn pair_hash(&self) -> u32 {
+        let a = endpoint_hash(&self.src, 0);
+        let b = endpoint_hash(&self.dst, 0);
+        let h = a.wrapping_add(b) ^ (a ^ b).rotate_left(13) ^ (self.class as u64) << 48;
+        fmix64(h) as u32
     }
 
     /// The direction-independent form of the key, and whether it was swapped.
@@ -144,10 +168,15 @@ impl FlowKey {
     /// program and userspace call this one function.
     #[inline(always)]
     pub fn sym_hash(&self) -> u32 {
-        let a = endpoint_hash(&self.src, self.sport);
-        let b = endpoint_hash(&self.dst, self.dport);
+        let per_endpoint = self.ports_are_per_endpoint();
+        let (sp, dp) = if per_endpoint { (self.sport, self.dport) } else { (0, 0) };
+        let a = endpoint_hash(&self.src, sp);
+        let b = endpoint_hash(&self.dst, dp);
         // Commutative combination, then mix in the direction-free fields.
         let mut h = a.wrapping_add(b) ^ (a ^ b).rotate_left(13);
+        if !per_endpoint {
+            h ^= ((self.sport as u64) << 16 | self.dport as u64).wrapping_mul(0xA076_1D64_78BD_642F);
+        }
         h ^= (self.proto as u64) << 40 | (self.class as u64) << 48;
         h ^= (self.aux as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         fmix64(h) as u32
@@ -210,6 +239,16 @@ mod tests {
             assert_eq!(k.sym_hash(), k.reversed().sym_hash());
             assert_eq!(k.canonical().0, k.reversed().canonical().0);
         }
+    }
+
+    #[test]
+    fn icmp_keys_keep_their_ports_when_reversed() {
+        let mut k = key(9, 3, 0x0008, 0x1234);
+        k.proto = ipproto::ICMP;
+        let r = k.reversed();
+        assert_eq!((r.sport, r.dport), (0x0008, 0x1234));
+        assert_eq!(k.sym_hash(), r.sym_hash());
+        assert_eq!(k.canonical().0, r.canonical().0);
     }
 
     #[test]

@@ -16,3 +16,10 @@ pub struct RawPacket<'a> {
     /// Captured bytes (caplen of them).
     pub data: &'a [u8],
 }
+
+/// A source of packets in capture order. A damaged file ends its stream with
+/// one `Err`; the caller keeps what came before.
+pub trait PacketSource {
+    type Error: std::error::Error + Send + Sync + 'static;
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, Self::Error>;
+}

@@ -1,1 +1,68 @@
-//! Command-line front ends.
+//! Command-line front ends. The binary is glue: it calls [`main_with_args`].
+//!
+//! `probe` uses clap. `read` takes `ra`'s own option syntax (`-s` field lists,
+//! a filter after `-`), which getopt-style parsing handles better than clap,
+//! so it has a small parser of its own in [`read`].
+
+pub mod probe;
+pub mod read;
+
+use std::process::ExitCode;
+
+/// Exit status for usage errors and bad input (as Argus's clients use).
+pub const EXIT_USAGE: u8 = 2;
+
+const TOP_HELP: &str = "\
+ocellus: network activity audit (flow probe and Argus-style clients)
+
+Usage: ocellus <COMMAND> [ARGS...]
+
+Commands:
+  probe   turn packets into flow records (argus): ocellus probe -r FILE... [-w OUT]
+  read    print flow records (ra): ocellus read -r PATH... [-n] [-s FIELD...] [- FILTER]
+
+Run `ocellus <COMMAND> --help` for a command's options.
+";
+
+/// Runs the program with `args` (without the program name).
+pub fn main_with_args(args: Vec<String>) -> ExitCode {
+    let Some(cmd) = args.first() else {
+        eprint!("{TOP_HELP}");
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let rest = args[1..].to_vec();
+    match cmd.as_str() {
+        "probe" => probe::main(rest),
+        "read" => read::main(rest),
+        "-h" | "--help" | "help" => {
+            print!("{TOP_HELP}");
+            ExitCode::SUCCESS
+        }
+        "-V" | "--version" => {
+            println!("ocellus {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("ocellus: unknown command '{other}'; the commands are probe and read (see ocellus --help)");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Whether an error chain ends in a closed pipe (`ocellus read | head`): that
+/// is a normal end, not a failure.
+pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::BrokenPipe {
+                return true;
+            }
+        }
+        if err.to_string().contains("Broken pipe") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}

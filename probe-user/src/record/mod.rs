@@ -258,3 +258,10 @@ impl FlowRecord {
         self.ltime_ns.saturating_sub(self.stime_ns)
     }
 }
+
+/// ECN bits kept in `TcpPerf::options` beside the `packet::tcpopt` bits
+/// (Argus `tcpopt` letters `S` (src ECN) and `D` (dst ECN)).
+pub mod tcpopt_ecn {
+    pub const SRC: u16 = 1 << 14;
+    pub const DST: u16 = 1 << 15;
+}

@@ -1,0 +1,238 @@
+//! Argus's flow-key rules: which packets belong to one flow.
+//!
+//! - IPv4/IPv6 TCP, UDP, SCTP: addresses and ports.
+//! - IPv4 UDP with port 53: the DNS transaction id joins the key, so each query
+//!   and its response are one flow (Argus does not do this for IPv6).
+//! - ICMPv4 echo: type, id and sequence (every ping is its own flow);
+//!   ICMPv6 echo: type and id (one flow per ping session).
+//! - ICMP unreachable: type/code and the quoted destination port; other ICMP:
+//!   type/code.
+//! - ESP: addresses and SPI. Other IP protocols: addresses and protocol.
+//! - Fragments after the first: addresses, protocol and IP id, until they are
+//!   matched with the first fragment's flow.
+//! - ARP/RARP: sender and target protocol addresses. Non-IP: MACs and ethertype
+//!   (or LLC SAPs).
+
+use crate::packet::{Net, PacketInfo};
+use ocellus_common::{ipproto, FlowKey, KeyClass, AUX_FRAGMENT};
+
+/// ICMP types whose flows are echo sessions.
+const ICMP_ECHO_REPLY: u8 = 0;
+const ICMP_UNREACH: u8 = 3;
+const ICMP_ECHO: u8 = 8;
+const ICMP6_UNREACH: u8 = 1;
+const ICMP6_ECHO: u8 = 128;
+const ICMP6_ECHO_REPLY: u8 = 129;
+
+/// Whether an ICMP(v6) type is an error that quotes another flow.
+pub fn icmp_is_error(v6: bool, icmp_type: u8) -> bool {
+    if v6 {
+        matches!(icmp_type, 1..=4)
+    } else {
+        matches!(icmp_type, 3 | 4 | 5 | 11 | 12)
+    }
+}
+
+/// The Argus flgs[2] letter for an ICMP error mapped onto the flow it quotes.
+pub fn icmp_map_letter(v6: bool, icmp_type: u8) -> u8 {
+    match (v6, icmp_type) {
+        (false, 3) | (true, 1) => b'U',
+        (false, 5) => b'R',
+        (false, 11) | (true, 3) => b'T',
+        _ => b'I',
+    }
+}
+
+/// The key a packet belongs to, as the packet sees it: `key.src` is the packet's
+/// sender. `None` when the frame has nothing to key on.
+pub fn packet_key(p: &PacketInfo) -> Option<FlowKey> {
+    let mut k = FlowKey::ZERO;
+    match p.net {
+        Net::None => return None,
+        Net::Ipv4 | Net::Ipv6 => {
+            let v6 = p.net == Net::Ipv6;
+            k.class = if v6 { KeyClass::Ipv6 } else { KeyClass::Ipv4 } as u8;
+            k.src = p.src_ip;
+            k.dst = p.dst_ip;
+            k.proto = p.proto;
+            if p.frag.is_fragment && p.frag.offset != 0 {
+                k.aux = AUX_FRAGMENT | (p.frag.id & !AUX_FRAGMENT);
+                return Some(k);
+            }
+            match p.proto {
+                ipproto::TCP | ipproto::UDP | ipproto::SCTP if p.has_l4 => {
+                    k.sport = p.sport;
+                    k.dport = p.dport;
+                    if p.proto == ipproto::UDP && !v6 && p.has_dns_txid {
+                        k.aux = p.dns_txid as u32 + 1;
+                    }
+                }
+                ipproto::ICMP | ipproto::ICMPV6 if p.has_l4 => {
+                    let (echo, reply) = if v6 {
+                        (ICMP6_ECHO, ICMP6_ECHO_REPLY)
+                    } else {
+                        (ICMP_ECHO, ICMP_ECHO_REPLY)
+                    };
+                    let t = p.icmp_type;
+                    if t == echo || t == reply {
+                        // Requests and replies meet in one flow keyed on the request type.
+                        k.sport = echo as u16;
+                        k.dport = p.icmp_id;
+                        if !v6 {
+                            k.aux = p.icmp_seq as u32 + 1;
+                        }
+                    } else {
+                        k.sport = (p.icmp_code as u16) << 8 | t as u16;
+                        let unreach = if v6 { ICMP6_UNREACH } else { ICMP_UNREACH };
+                        if t == unreach && p.quoted.valid {
+                            k.dport = p.quoted.dport;
+                        }
+                    }
+                }
+                ipproto::ESP => k.aux = p.esp_spi,
+                _ => {}
+            }
+        }
+        Net::Arp | Net::Rarp => {
+            if p.net == Net::Arp && p.arp.valid {
+                k.class = KeyClass::Arp as u8;
+                k.src[..4].copy_from_slice(&p.arp.sender_ip);
+                k.dst[..4].copy_from_slice(&p.arp.target_ip);
+            } else if p.arp.valid {
+                k.class = KeyClass::Rarp as u8;
+                k.src[..6].copy_from_slice(&p.arp.sender_mac);
+                k.dst[..6].copy_from_slice(&p.arp.target_mac);
+            } else {
+                k.class = KeyClass::Ether as u8;
+                k.src[..6].copy_from_slice(&p.src_mac);
+                k.dst[..6].copy_from_slice(&p.dst_mac);
+                k.aux = p.ethertype as u32;
+            }
+        }
+        Net::Ether => {
+            k.class = KeyClass::Ether as u8;
+            k.src[..6].copy_from_slice(&p.src_mac);
+            k.dst[..6].copy_from_slice(&p.dst_mac);
+            k.aux = p.ethertype as u32;
+        }
+        Net::Llc => {
+            k.class = KeyClass::Llc as u8;
+            k.src[..6].copy_from_slice(&p.src_mac);
+            k.dst[..6].copy_from_slice(&p.dst_mac);
+            k.sport = p.llc_ssap as u16;
+            k.dport = p.llc_dsap as u16;
+        }
+    }
+    Some(k)
+}
+
+/// The key a fragment after the first is filed under until it is matched.
+pub fn fragment_key(p: &PacketInfo) -> FlowKey {
+    let mut k = FlowKey::ZERO;
+    k.class = if p.net == Net::Ipv6 {
+        KeyClass::Ipv6
+    } else {
+        KeyClass::Ipv4
+    } as u8;
+    k.src = p.src_ip;
+    k.dst = p.dst_ip;
+    k.proto = p.proto;
+    k.aux = AUX_FRAGMENT | (p.frag.id & !AUX_FRAGMENT);
+    k
+}
+
+/// The hash that picks a packet's shard. ICMP errors go to the shard of the
+/// flow they quote, so the mapping onto that flow happens in order with its
+/// packets whatever the number of workers.
+pub fn shard_hash(p: &PacketInfo, key: &FlowKey) -> u32 {
+    if matches!(p.net, Net::Ipv4 | Net::Ipv6)
+        && matches!(p.proto, ipproto::ICMP | ipproto::ICMPV6)
+        && p.quoted.valid
+        && icmp_is_error(p.net == Net::Ipv6, p.icmp_type)
+    {
+        let mut q = FlowKey::ZERO;
+        q.class = key.class;
+        q.src = p.quoted.src;
+        q.dst = p.quoted.dst;
+        return q.pair_hash();
+    }
+    key.pair_hash()
+}
+
+/// The quoted flow of an ICMP error, as a key (src = the quoted packet's sender).
+pub fn quoted_key(p: &PacketInfo) -> Option<FlowKey> {
+    let q = &p.quoted;
+    if !q.valid {
+        return None;
+    }
+    let mut k = FlowKey::ZERO;
+    k.class = if q.v6 { KeyClass::Ipv6 } else { KeyClass::Ipv4 } as u8;
+    k.src = q.src;
+    k.dst = q.dst;
+    k.proto = q.proto;
+    if matches!(q.proto, ipproto::TCP | ipproto::UDP | ipproto::SCTP) {
+        k.sport = q.sport;
+        k.dport = q.dport;
+    }
+    Some(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn udp(sa: u8, da: u8, sp: u16, dp: u16) -> PacketInfo {
+        let mut p = PacketInfo {
+            net: Net::Ipv4,
+            proto: ipproto::UDP,
+            has_l4: true,
+            sport: sp,
+            dport: dp,
+            ..Default::default()
+        };
+        p.src_ip[..4].copy_from_slice(&[10, 0, 0, sa]);
+        p.dst_ip[..4].copy_from_slice(&[10, 0, 0, da]);
+        p
+    }
+
+    #[test]
+    fn both_directions_share_a_canonical_key() {
+        let a = packet_key(&udp(1, 2, 1000, 53)).unwrap();
+        let b = packet_key(&udp(2, 1, 53, 1000)).unwrap();
+        assert_eq!(a.canonical().0, b.canonical().0);
+        assert_ne!(a.canonical().1, b.canonical().1);
+    }
+
+    #[test]
+    fn dns_txid_splits_flows_on_ipv4_only() {
+        let mut q1 = udp(1, 2, 1000, 53);
+        q1.has_dns_txid = true;
+        q1.dns_txid = 0x1111;
+        let mut q2 = q1;
+        q2.dns_txid = 0x2222;
+        assert_ne!(packet_key(&q1), packet_key(&q2));
+        q1.net = Net::Ipv6;
+        q2.net = Net::Ipv6;
+        assert_eq!(packet_key(&q1), packet_key(&q2));
+    }
+
+    #[test]
+    fn icmp_echo_request_and_reply_meet() {
+        let mut req = udp(1, 2, 0, 0);
+        req.proto = ipproto::ICMP;
+        req.icmp_type = 8;
+        req.icmp_id = 7;
+        req.icmp_seq = 1;
+        let mut rep = udp(2, 1, 0, 0);
+        rep.proto = ipproto::ICMP;
+        rep.icmp_type = 0;
+        rep.icmp_id = 7;
+        rep.icmp_seq = 1;
+        let a = packet_key(&req).unwrap().canonical().0;
+        let b = packet_key(&rep).unwrap().canonical().0;
+        assert_eq!(a, b);
+        let mut next = req;
+        next.icmp_seq = 2;
+        assert_ne!(packet_key(&next).unwrap().canonical().0, a);
+    }
+}

@@ -1,0 +1,554 @@
+//! The replay pipeline: one reader thread, N pinned workers, one writer.
+//!
+//! ```text
+//! reader: read ▸ parse ▸ key ▸ shard ──batches──► worker w (shards s with s % N == w)
+//!                                                   lock shard once per batch, apply, scan
+//!                                                        │ records tagged with due time
+//!                                                        ▼
+//!                                   writer: order by (due, start, key) ▸ sink
+//! ```
+//!
+//! Each shard belongs to one worker, so the packets of a flow are applied in
+//! capture order. The reader sends every worker a tick each second of packet
+//! time; after a tick the worker has reported every record due by then, and
+//! the writer releases records in due order up to the lowest tick all workers
+//! have passed. The output is therefore the same for any number of workers.
+//! Batches are recycled: nothing is allocated per packet.
+
+use super::{key, EngineConfig, EngineStats, FlowTable};
+use crate::capture::PacketSource;
+use crate::flow::Emitted;
+use crate::packet::{self, PacketInfo};
+use crate::record::{FlowKey, FlowRecord, ManInfo, RecordKind};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+/// Where the pipeline's records go.
+pub trait RecordOut: Send {
+    fn write_record(&mut self, rec: &FlowRecord) -> Result<(), PipelineError>;
+    fn finish(&mut self) -> Result<(), PipelineError>;
+}
+
+/// Errors that stop a replay.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{0}")]
+    Capture(String),
+    #[error("writing records: {0}")]
+    Output(String),
+    #[error("a worker thread failed: {0}")]
+    Worker(String),
+}
+
+/// Replay settings.
+#[derive(Clone, Debug)]
+pub struct ReplayConfig {
+    pub engine: EngineConfig,
+    /// Worker threads (at least 1).
+    pub workers: usize,
+    /// Pin workers to CPUs.
+    pub pin: bool,
+    /// Packets per batch.
+    pub batch: usize,
+    /// Probe id stamped on records.
+    pub srcid: u32,
+    /// Write probe start/stop management records.
+    pub man_records: bool,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            engine: EngineConfig::default(),
+            workers: 1,
+            pin: true,
+            batch: 256,
+            srcid: 0,
+            man_records: true,
+        }
+    }
+}
+
+/// What a replay did.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayReport {
+    pub stats: EngineStats,
+    /// Frames counted per `Malformed` reason (index = reason as u8).
+    pub malformed_by_reason: [u64; 8],
+    pub records_written: u64,
+    /// File problems that did not stop the replay (damaged tails).
+    pub warnings: Vec<String>,
+    pub first_ts_ns: u64,
+    pub last_ts_ns: u64,
+}
+
+struct Item {
+    info: PacketInfo,
+    key: FlowKey,
+    shard: u32,
+    pay_off: u32,
+    pay_len: u32,
+}
+
+struct Batch {
+    items: Vec<Item>,
+    payload: Vec<u8>,
+    now_ns: u64,
+    tick: bool,
+    eof: bool,
+}
+
+impl Batch {
+    fn new(cap: usize) -> Batch {
+        Batch {
+            items: Vec::with_capacity(cap),
+            payload: Vec::new(),
+            now_ns: 0,
+            tick: false,
+            eof: false,
+        }
+    }
+    fn clear(&mut self) {
+        self.items.clear();
+        self.payload.clear();
+        self.tick = false;
+        self.eof = false;
+    }
+}
+
+struct WorkerOut {
+    worker: usize,
+    watermark_ns: u64,
+    records: Vec<Emitted>,
+    done: Option<EngineStats>,
+}
+
+/// Total order of emitted records: due time, then start, then key.
+struct Ordered(Emitted);
+
+impl Ordered {
+    fn sort_key(&self) -> (u64, u64, &FlowKey, u64) {
+        let r = &self.0.rec;
+        (self.0.due_ns, r.stime_ns, &r.key, r.ltime_ns)
+    }
+}
+impl PartialEq for Ordered {
+    fn eq(&self, o: &Self) -> bool {
+        self.sort_key() == o.sort_key()
+    }
+}
+impl Eq for Ordered {}
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ordered {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.sort_key().cmp(&o.sort_key())
+    }
+}
+
+/// Replays `src` through the flow engine into `out`.
+pub fn replay<S: PacketSource>(
+    src: &mut S,
+    cfg: &ReplayConfig,
+    out: Box<dyn RecordOut>,
+    mut progress: impl FnMut(u64),
+) -> Result<ReplayReport, PipelineError> {
+    let workers = cfg.workers.max(1);
+    let table = Arc::new(FlowTable::new(cfg.engine.shards.max(workers)));
+    let nshards = table.shard_count();
+    let batch_cap = cfg.batch.max(1);
+    let cores = if cfg.pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+
+    let (wtx, wrx) = bounded::<WorkerOut>(workers * 8);
+    let mut to_worker: Vec<Sender<Box<Batch>>> = Vec::with_capacity(workers);
+    let mut from_worker: Vec<Receiver<Box<Batch>>> = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let (tx, rx) = bounded::<Box<Batch>>(8);
+        let (rtx, rrx) = bounded::<Box<Batch>>(16);
+        for _ in 0..8 {
+            // Pre-filled pool: the reader never allocates a batch while running.
+            let _ = rtx.try_send(Box::new(Batch::new(batch_cap)));
+        }
+        to_worker.push(tx);
+        from_worker.push(rrx);
+        let table = Arc::clone(&table);
+        let engine = cfg.engine.clone();
+        let wtx = wtx.clone();
+        let core = if cores.is_empty() {
+            None
+        } else {
+            Some(cores[(w + 1) % cores.len()])
+        };
+        let h = std::thread::Builder::new()
+            .name(format!("ocellus-worker-{w}"))
+            .spawn(move || {
+                if let Some(c) = core {
+                    core_affinity::set_for_current(c);
+                }
+                worker_loop(w, workers, &table, &engine, rx, rtx, wtx)
+            })
+            .map_err(|e| PipelineError::Worker(e.to_string()))?;
+        handles.push(h);
+    }
+    drop(wtx);
+
+    let man = cfg.man_records;
+    let srcid = cfg.srcid;
+    let writer = std::thread::Builder::new()
+        .name("ocellus-writer".into())
+        .spawn(move || writer_loop(workers, wrx, out, man, srcid))
+        .map_err(|e| PipelineError::Worker(e.to_string()))?;
+    if let Some(c) = cores.first() {
+        core_affinity::set_for_current(*c);
+    }
+
+    let mut report = ReplayReport::default();
+    let read_result = read_loop(
+        src,
+        cfg,
+        &table,
+        nshards,
+        workers,
+        &to_worker,
+        &from_worker,
+        &mut report,
+        &mut progress,
+    );
+    // Tell every worker the input is over (also after an error: flush what we have).
+    for (w, tx) in to_worker.iter().enumerate() {
+        let mut b = from_worker[w]
+            .recv()
+            .unwrap_or_else(|_| Box::new(Batch::new(0)));
+        b.clear();
+        b.now_ns = report.last_ts_ns;
+        b.eof = true;
+        let _ = tx.send(b);
+    }
+    drop(to_worker);
+    let mut worker_err = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(stats)) => report.stats.add(&stats),
+            Ok(Err(e)) => worker_err = Some(e),
+            Err(_) => worker_err = Some(PipelineError::Worker("a worker panicked".into())),
+        }
+    }
+    let written = match writer.join() {
+        Ok(r) => r,
+        Err(_) => Err(PipelineError::Worker("the writer panicked".into())),
+    };
+    // The man stop record carries the totals; the writer wrote it from the worker stats.
+    report.records_written = written?;
+    if let Some(e) = worker_err {
+        return Err(e);
+    }
+    read_result?;
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_loop<S: PacketSource>(
+    src: &mut S,
+    cfg: &ReplayConfig,
+    table: &FlowTable,
+    nshards: usize,
+    workers: usize,
+    to_worker: &[Sender<Box<Batch>>],
+    from_worker: &[Receiver<Box<Batch>>],
+    report: &mut ReplayReport,
+    progress: &mut impl FnMut(u64),
+) -> Result<(), PipelineError> {
+    let batch_cap = cfg.batch.max(1);
+    let user_len = cfg.engine.user_data_len as usize;
+    let scan_ns = cfg.engine.scan_interval_ns.max(1);
+    let mut cur: Vec<Box<Batch>> = Vec::with_capacity(workers);
+    for rx in from_worker {
+        cur.push(
+            rx.recv()
+                .map_err(|_| PipelineError::Worker("a worker stopped early".into()))?,
+        );
+    }
+    let worker_of_shard: Vec<usize> = (0..nshards).map(|s| s % workers).collect();
+    let mut now: u64 = 0;
+    let mut next_tick: u64 = 0;
+    let mut n: u64 = 0;
+
+    let send = |w: usize,
+                cur: &mut Vec<Box<Batch>>,
+                now: u64,
+                tick: bool|
+     -> Result<(), PipelineError> {
+        let fresh = from_worker[w]
+            .recv()
+            .map_err(|_| PipelineError::Worker("a worker stopped early".into()))?;
+        let mut b = std::mem::replace(&mut cur[w], fresh);
+        b.now_ns = now;
+        b.tick = tick;
+        to_worker[w]
+            .send(b)
+            .map_err(|_| PipelineError::Worker("a worker stopped early".into()))
+    };
+
+    loop {
+        let pkt = match src.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                report.warnings.push(e.to_string());
+                break;
+            }
+        };
+        n += 1;
+        if report.first_ts_ns == 0 {
+            report.first_ts_ns = pkt.ts_ns;
+            next_tick = pkt.ts_ns.saturating_add(scan_ns);
+        }
+        now = now.max(pkt.ts_ns);
+        report.last_ts_ns = now;
+
+        // Parse straight into the batch slot of... we do not know the worker
+        // before parsing, so parse into a scratch value and move it.
+        let mut info = PacketInfo::default();
+        packet::parse(pkt.link, pkt.data, pkt.wire_len, pkt.ts_ns, &mut info);
+        if info.malformed != packet::Malformed::None {
+            report.malformed_by_reason[info.malformed as usize & 7] += 1;
+        }
+        let Some(pkey) = key::packet_key(&info) else {
+            report.stats.unkeyed += 1;
+            report.stats.packets += 1;
+            report.stats.bytes += pkt.wire_len as u64;
+            continue;
+        };
+        let shard = table.shard_of(key::shard_hash(&info, &pkey));
+        let w = worker_of_shard[shard];
+        let b = &mut cur[w];
+        let (pay_off, pay_len) = if user_len > 0 && info.payload_caplen > 0 {
+            let start = (info.payload_off as usize).min(pkt.data.len());
+            let end = start
+                .saturating_add((info.payload_caplen as usize).min(user_len))
+                .min(pkt.data.len());
+            let off = b.payload.len();
+            b.payload.extend_from_slice(&pkt.data[start..end]);
+            (off as u32, (end - start) as u32)
+        } else {
+            (0, 0)
+        };
+        b.items.push(Item {
+            info,
+            key: pkey,
+            shard: shard as u32,
+            pay_off,
+            pay_len,
+        });
+        if b.items.len() >= batch_cap {
+            send(w, &mut cur, now, false)?;
+        }
+        if now >= next_tick {
+            for w in 0..workers {
+                send(w, &mut cur, now, true)?;
+            }
+            next_tick = now.saturating_add(scan_ns);
+        }
+        if n % 65536 == 0 {
+            progress(n);
+        }
+    }
+    // Last partial batches.
+    for w in 0..workers {
+        if !cur[w].items.is_empty() {
+            send(w, &mut cur, now, true)?;
+        }
+    }
+    for (w, b) in cur.into_iter().enumerate() {
+        // Give the spare batches back so the eof step can take one.
+        let _ = w;
+        drop(b);
+    }
+    progress(n);
+    Ok(())
+}
+
+fn worker_loop(
+    me: usize,
+    workers: usize,
+    table: &FlowTable,
+    cfg: &EngineConfig,
+    rx: Receiver<Box<Batch>>,
+    back: Sender<Box<Batch>>,
+    out: Sender<WorkerOut>,
+) -> Result<EngineStats, PipelineError> {
+    let nshards = table.shard_count();
+    let my_shards: Vec<usize> = (0..nshards).filter(|s| s % workers == me).collect();
+    // Counting sort scratch: items grouped by shard, order kept within a shard.
+    let mut counts = vec![0u32; nshards + 1];
+    let mut order: Vec<u32> = Vec::new();
+    let mut records: Vec<Emitted> = Vec::new();
+    let mut watermark = 0u64;
+    while let Ok(mut b) = rx.recv() {
+        if !b.items.is_empty() {
+            counts.iter_mut().for_each(|c| *c = 0);
+            for it in &b.items {
+                counts[it.shard as usize + 1] += 1;
+            }
+            for i in 1..counts.len() {
+                counts[i] += counts[i - 1];
+            }
+            order.clear();
+            order.resize(b.items.len(), 0);
+            let mut pos = counts.clone();
+            for (i, it) in b.items.iter().enumerate() {
+                let s = it.shard as usize;
+                order[pos[s] as usize] = i as u32;
+                pos[s] += 1;
+            }
+            let mut i = 0;
+            while i < order.len() {
+                let s = b.items[order[i] as usize].shard as usize;
+                let end = counts[s + 1] as usize;
+                let mut shard = table.lock(s);
+                for &ix in &order[i..end] {
+                    let it = &b.items[ix as usize];
+                    let pay = &b.payload[it.pay_off as usize..(it.pay_off + it.pay_len) as usize];
+                    shard.apply(&it.info, &it.key, pay, cfg);
+                }
+                records.append(&mut shard.out);
+                drop(shard);
+                i = end;
+            }
+        }
+        if b.tick || b.eof {
+            for &s in &my_shards {
+                let mut shard = table.lock(s);
+                if b.eof {
+                    shard.flush();
+                } else {
+                    shard.scan(b.now_ns, cfg);
+                }
+                records.append(&mut shard.out);
+            }
+            watermark = if b.eof { u64::MAX } else { b.now_ns };
+        }
+        let eof = b.eof;
+        if !records.is_empty() || b.tick || eof {
+            let done = if eof {
+                let mut st = EngineStats::default();
+                for &s in &my_shards {
+                    st.add(&table.lock(s).stats);
+                }
+                Some(st)
+            } else {
+                None
+            };
+            let msg = WorkerOut {
+                worker: me,
+                watermark_ns: watermark,
+                records: std::mem::take(&mut records),
+                done,
+            };
+            if out.send(msg).is_err() {
+                return Err(PipelineError::Output("the record writer stopped".into()));
+            }
+        }
+        b.clear();
+        let _ = back.send(b);
+        if eof {
+            let mut st = EngineStats::default();
+            for &s in &my_shards {
+                st.add(&table.lock(s).stats);
+            }
+            return Ok(st);
+        }
+    }
+    Ok(EngineStats::default())
+}
+
+fn writer_loop(
+    workers: usize,
+    rx: Receiver<WorkerOut>,
+    mut out: Box<dyn RecordOut>,
+    man: bool,
+    srcid: u32,
+) -> Result<u64, PipelineError> {
+    let mut heap: BinaryHeap<Reverse<Ordered>> = BinaryHeap::new();
+    let mut marks = vec![0u64; workers];
+    let mut done = 0;
+    let mut seq: u64 = 0;
+    let mut totals = EngineStats::default();
+    let mut first_ts = 0u64;
+    let mut last_ts = 0u64;
+    let mut started = false;
+    let mut write = |rec: &mut FlowRecord, out: &mut Box<dyn RecordOut>| {
+        seq += 1;
+        rec.seq = seq;
+        rec.srcid = srcid;
+        out.write_record(rec)
+    };
+    while let Ok(msg) = rx.recv() {
+        for e in msg.records {
+            if first_ts == 0 || e.rec.stime_ns < first_ts {
+                first_ts = e.rec.stime_ns;
+            }
+            last_ts = last_ts.max(e.rec.ltime_ns);
+            heap.push(Reverse(Ordered(e)));
+        }
+        marks[msg.worker] = marks[msg.worker].max(msg.watermark_ns);
+        if let Some(st) = msg.done {
+            totals.add(&st);
+            done += 1;
+        }
+        let wm = marks.iter().copied().min().unwrap_or(0);
+        if man && !started && !heap.is_empty() {
+            started = true;
+            let mut m = man_record(RecordKind::ManStart, first_ts, first_ts, &totals);
+            write(&mut m, &mut out)?;
+        }
+        while heap.peek().is_some_and(|r| r.0 .0.due_ns <= wm) {
+            if let Some(Reverse(Ordered(mut e))) = heap.pop() {
+                write(&mut e.rec, &mut out)?;
+            }
+        }
+        if done == workers {
+            break;
+        }
+    }
+    while let Some(Reverse(Ordered(mut e))) = heap.pop() {
+        write(&mut e.rec, &mut out)?;
+    }
+    if man {
+        if !started {
+            let mut m = man_record(RecordKind::ManStart, first_ts, first_ts, &totals);
+            write(&mut m, &mut out)?;
+        }
+        let mut m = man_record(RecordKind::ManStop, first_ts, last_ts, &totals);
+        write(&mut m, &mut out)?;
+    }
+    out.finish()?;
+    Ok(seq)
+}
+
+fn man_record(kind: RecordKind, stime: u64, ltime: u64, st: &EngineStats) -> FlowRecord {
+    FlowRecord {
+        kind,
+        stime_ns: stime,
+        ltime_ns: ltime,
+        man: Some(ManInfo {
+            pkts: st.packets,
+            bytes: st.bytes,
+            flows: st.flows_created,
+            records: st.records,
+            malformed: st.malformed,
+            dropped: 0,
+        }),
+        ..Default::default()
+    }
+}
