@@ -37,7 +37,15 @@
 //! - Fragmented tunnel packets (`frag.is_fragment`) are not decapsulated: the
 //!   later fragments carry no inner header, so the fragment-reassembly key must be
 //!   the outer one for all of them.
-//! - Only a first fragment (offset 0) has a transport header.
+//! - Only a first fragment (offset 0) has a transport header. Every fragment of a
+//!   datagram reports the same `proto`: in a fragmented datagram the IPv6 header
+//!   walk stops after the fragment header, and IPv4 AH is not skipped.
+//! - An IPv4 total length of 0 (segmentation offload, Linux BIG TCP) means "the rest
+//!   of the frame on the wire" (`wire_len`); an IPv6 payload length of 0 with a
+//!   hop-by-hop header takes the Jumbo Payload option's length. Argus counts such
+//!   packets as broken; we keep them.
+//! - Options or extension headers that run past a fully captured datagram's own
+//!   length are `BadIpHeader`; past the captured bytes, `TruncatedIp`.
 //! - `l4_len` and `app_len` come from the IP length fields, never from the captured
 //!   length. `app_len` = `l4_len` minus the transport header: TCP data offset * 4,
 //!   UDP 8, SCTP 12 (common header), ICMP/ICMPv6/IGMP/ESP 8; for any other protocol,
@@ -52,7 +60,10 @@
 //! - `ethertype` is the last ethertype-like field read (Ethernet, VLAN, SNAP, SLL,
 //!   GRE protocol, Cisco HDLC); for PPP links, the PPP protocol number (non-IP PPP
 //!   frames become `Net::Ether` flows keyed by it); 0 for raw IP and NULL links.
-//! - ARP cut before its fixed header gives `TruncatedLink` (ARP is link-level).
+//! - A cut header that hides the flow's key gives a reason even where the outer
+//!   flow stands: ARP cut short, a GRE header or a VXLAN header cut short
+//!   (`TruncatedLink`), an IPv4 DNS transaction id cut short (`TruncatedL4`).
+//! - Cisco HDLC ethertype 0x8035 is SLARP (a non-IP flow), not RARP.
 //! - `IP6IN4` marks IPv6 carried in IPv4 or IPv6 (proto 41); `IPIP` marks IPv4
 //!   carried in IPv4 or IPv6 (proto 4).
 use super::*;
@@ -489,6 +500,13 @@ fn cisco_hdlc(d: &[u8], out: &mut PacketInfo) {
         return;
     };
     out.encaps |= encaps::CHDLC;
+    // 0x8035 is Cisco SLARP here, not RARP.
+    const SLARP: u16 = 0x8035;
+    if et == SLARP {
+        out.ethertype = et;
+        out.net = Net::Ether;
+        return;
+    }
     by_ether_type(d, 4, et, out, 0);
 }
 
@@ -549,7 +567,8 @@ fn ipv4(d: &[u8], off: usize, out: &mut PacketInfo, depth: u8) -> bool {
     let mut l4_off = off + header_len;
     let mut proto = out.proto;
     // AH in IPv4: skip it like an IPv6 extension header.
-    if proto == ip_proto::AH && out.frag.offset == 0 {
+    // Not in fragments: every fragment of a datagram must report the same proto.
+    if proto == ip_proto::AH && !out.frag.is_fragment {
         let (Some(next), Some(len)) = (u8_at(view, l4_off), u8_at(view, l4_off + 1)) else {
             out.malformed = cut_reason(d, off + total_len);
             return false;
@@ -674,8 +693,8 @@ struct ExtEnd {
     complete: bool,
 }
 
-/// Skips IPv6 extension headers starting with `next` at `off`. Stops after a
-/// fragment header with a non-zero offset (what follows is not a header).
+/// Skips IPv6 extension headers starting with `next` at `off`. Stops after the
+/// fragment header of a fragmented datagram.
 fn ipv6_ext_headers(
     d: &[u8],
     mut off: usize,
@@ -728,7 +747,10 @@ fn ipv6_ext_headers(
             if let Some(f) = frag.as_deref_mut() {
                 *f = info;
             }
-            if info.offset != 0 {
+            // In a fragmented datagram, stop after the fragment header: later
+            // fragments cannot see the headers that follow it, and every
+            // fragment must report the same `proto` to be reassembled.
+            if info.is_fragment {
                 return ExtEnd {
                     proto: following,
                     off: off + len,

@@ -1450,6 +1450,61 @@ fn ipv6_extension_past_the_payload_length_is_bad() {
 }
 
 #[test]
+fn every_fragment_reports_the_same_proto() {
+    // IPv4 + AH + UDP: AH is skipped only when the datagram is whole.
+    let ah = [17, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
+    let whole = run(LinkType::RAW, &ipv4(51, &cat(&[&ah, &udp(1, 2, PAYLOAD)])));
+    assert_eq!(
+        (whole.proto, whole.sport, whole.app_len),
+        (17, 1, PAYLOAD.len() as u32)
+    );
+    let mut first = V4::new(51, A4, B4);
+    first.frag = 0x2000;
+    let mut later = V4::new(51, A4, B4);
+    later.frag = 100;
+    let first = run(
+        LinkType::RAW,
+        &first.build(&cat(&[&ah, &udp(1, 2, PAYLOAD)])),
+    );
+    let later = run(LinkType::RAW, &later.build(PAYLOAD));
+    assert_eq!((first.proto, later.proto), (51, 51));
+    // IPv6: fragment header, then destination options, then UDP.
+    let first = run(
+        LinkType::RAW,
+        &ipv6(
+            44,
+            &frag6(60, 0, true, 9, &ext6(17, 1, &udp(1, 2, PAYLOAD))),
+        ),
+    );
+    let later = run(LinkType::RAW, &ipv6(44, &frag6(60, 800, false, 9, PAYLOAD)));
+    assert_eq!((first.proto, later.proto, first.frag.id), (60, 60, 9));
+    // An atomic fragment (offset 0, no more) is not a fragment: walk on.
+    let atomic = run(
+        LinkType::RAW,
+        &ipv6(
+            44,
+            &frag6(60, 0, false, 9, &ext6(17, 1, &udp(1, 2, PAYLOAD))),
+        ),
+    );
+    assert_eq!(
+        (atomic.proto, atomic.sport, atomic.frag.is_fragment),
+        (17, 1, false)
+    );
+}
+
+#[test]
+fn cisco_slarp_is_not_rarp() {
+    let p = run(
+        LinkType(104),
+        &[0x8f, 0, 0x80, 0x35, 0, 0, 0, 2, 0, 0, 0, 0],
+    );
+    assert_eq!(
+        (p.net, p.ethertype, p.malformed),
+        (Net::Ether, 0x8035, Malformed::None)
+    );
+}
+
+#[test]
 fn mobility_header_is_skipped() {
     let p = run(LinkType::RAW, &ipv6(135, &ext6(59, 2, &[])));
     assert_eq!((p.malformed, p.proto, p.l4_len), (Malformed::None, 59, 0));

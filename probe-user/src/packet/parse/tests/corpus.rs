@@ -175,6 +175,22 @@ fn real_corpus_parses_without_panics() {
             parse(LinkType(link), frame, frame.len() as u32, 0, &mut again);
             assert_eq!(first, flow_fields(&again));
             n += 1;
+            // OCELLUS_CORPUS_DUMP=<file name part> prints a line per frame.
+            if std::env::var("OCELLUS_CORPUS_DUMP").is_ok_and(|s| name.contains(&s)) {
+                eprintln!(
+                    "{name} #{n} {:?} encaps {:#x} {:?} {:?}:{} -> {:?}:{} proto {} l4 {} app {}",
+                    p.malformed,
+                    p.encaps,
+                    p.net,
+                    &p.src_ip[..4],
+                    p.sport,
+                    &p.dst_ip[..4],
+                    p.dport,
+                    p.proto,
+                    p.has_l4,
+                    p.app_len
+                );
+            }
             if p.malformed != Malformed::None {
                 // OCELLUS_CORPUS_DEBUG=<file name part> prints what went wrong.
                 if std::env::var("OCELLUS_CORPUS_DEBUG").is_ok_and(|s| name.contains(&s)) {
