@@ -44,6 +44,7 @@ pub mod encaps {
     pub const RAW: u32 = 1 << 11; // (raw IP link)
     pub const QINQ: u32 = 1 << 12; // second VLAN tag
     pub const PPP: u32 = 1 << 13; // p (PPP link type)
+    pub const CHDLC: u32 = 1 << 14; // C (Cisco HDLC link type)
 }
 
 /// What the network layer of a frame is.
