@@ -152,6 +152,12 @@ fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<(), RingError> {
     };
     let len = libc::off_t::try_from(bytes)
         .map_err(|_| err(io::Error::from(io::ErrorKind::InvalidInput)))?;
+    // Some filesystems (ext4) keep the blocks a failed fallocate got before it
+    // ran out, so asking for more than is free would fill the disk for every
+    // other program until we remove the file. Check first.
+    if free_bytes(file).is_some_and(|free| free < bytes) {
+        return Err(err(io::Error::from_raw_os_error(libc::ENOSPC)));
+    }
     // SAFETY: plain syscall on an open descriptor we own; no memory is passed.
     let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
     match rc {
@@ -171,6 +177,18 @@ fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<(), RingError> {
         }
         errno => Err(err(io::Error::from_raw_os_error(errno))),
     }
+}
+
+/// Bytes available to unprivileged writers on the filesystem holding `file`.
+pub(crate) fn free_bytes(file: &File) -> Option<u64> {
+    // SAFETY: `statvfs` is plain old data; all-zero is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and a pointer to a live, writable statvfs.
+    let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) };
+    if rc != 0 {
+        return None;
+    }
+    (st.f_bavail as u64).checked_mul(st.f_frsize as u64)
 }
 
 /// Atomics in the header of a mapped segment.

@@ -462,17 +462,94 @@ fn second_writer_on_a_ring_is_refused() {
 }
 
 #[test]
-fn ring_preallocation_failure_is_an_error() {
+fn ring_larger_than_free_space_is_refused_up_front() {
     let dir = tempfile::tempdir().unwrap();
     let ring = dir.path().join("r");
-    // 1 TiB: no test machine's temporary directory has that much free.
+    std::fs::create_dir(&ring).unwrap();
+    let f = std::fs::File::open(&ring).unwrap();
+    // Only where 1 TiB is more than free: the up-front check must refuse it
+    // before fallocate runs (a failed fallocate can hold the disk full).
+    if segment::free_bytes(&f).is_none_or(|free| free >= super::MAX_SEGMENT_BYTES) {
+        return;
+    }
     let err = RingWriter::open(&ring, &small_ring(super::MAX_SEGMENT_BYTES, None))
         .err()
         .unwrap();
     assert!(matches!(err, RingError::Preallocate { .. }), "{err}");
-    assert!(err.to_string().contains("free disk space"));
+    assert!(err.to_string().contains("free disk space"), "{err}");
     assert_eq!(seg_count(&ring), 0);
     assert!(!fs_names(&ring).iter().any(|n| n.ends_with(".tmp")));
+}
+
+/// In a child: a file size limit makes fallocate fail (EFBIG) the way a full
+/// disk does (ENOSPC), without filling anything.
+fn child_prealloc_fails(dir: &Path) {
+    // A ring opened before the limit, with segments larger than the limit.
+    let ok = dir.join("ok");
+    let mut w = RingWriter::open(&ok, &small_ring(512 << 10, None)).unwrap();
+    // SAFETY: plain syscalls on the child's own limits and signal disposition.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let lim = libc::rlimit {
+            rlim_cur: 256 << 10,
+            rlim_max: 256 << 10,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+    }
+    let ring = dir.join("r");
+    let err = RingWriter::open(&ring, &small_ring(4 << 20, None))
+        .err()
+        .expect("preallocation past the limit must fail");
+    assert!(matches!(err, RingError::Preallocate { .. }), "{err}");
+    assert_eq!(seg_count(&ring), 0);
+    assert!(!fs_names(&ring).iter().any(|n| n.ends_with(".tmp")));
+    // Rotation into a segment that cannot be preallocated is an error from
+    // write(), not a crash, and every record written before stays readable.
+    let mut written = 0;
+    let err = loop {
+        match w.write(&rec(written)) {
+            Ok(()) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 100_000, "rotation never failed");
+    };
+    assert!(matches!(err, RingError::Preallocate { .. }), "{err}");
+    assert!(written > 1000);
+    assert!(!fs_names(&ok).iter().any(|n| n.ends_with(".tmp")));
+    let back = read_all(&mut *open_source(&ok, false).unwrap()).unwrap();
+    assert_eq!(back.len() as u64, written);
+    assert_contiguous(&back, 0);
+    // Tell the parent the checks ran (a mistyped test name would run nothing).
+    // (2 bytes, well under the file size limit.)
+    std::fs::write(dir.join("child-done"), b"ok").unwrap();
+    std::process::exit(0);
+}
+
+#[test]
+fn ring_preallocation_failure_is_an_error() {
+    if let Ok(job) = std::env::var(CHILD_ENV) {
+        if let Some(dir) = job.strip_prefix("prealloc:") {
+            child_prealloc_fails(Path::new(dir));
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "ring::tests::ring_preallocation_failure_is_an_error",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, format!("prealloc:{}", dir.path().display()))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "child failed: {status}");
+    assert!(
+        dir.path().join("child-done").exists(),
+        "child ran no checks"
+    );
 }
 
 #[test]
