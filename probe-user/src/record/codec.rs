@@ -850,6 +850,70 @@ pub(crate) mod tests {
         assert_eq!(split, crc32c(&data));
     }
 
+    /// The offsets FORMAT.md documents, checked against the encoder.
+    #[test]
+    fn layout_matches_format_md() {
+        let mut r = sample_tcp();
+        r.key.aux = 0xa1a2_a3a4;
+        r.dst.ipid = 0xbeef;
+        r.icmp_mapped = b'U';
+        r.ip_options = 0x1234;
+        r.tcp = Some(TcpPerf {
+            options: 0x5678,
+            dst_max_seq: 0xdead_beef,
+            ..TcpPerf::default()
+        });
+        let mut b = Vec::new();
+        encode(&r, &mut b);
+        let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+        let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        let u64_at = |o: usize| {
+            let mut a = [0; 8];
+            a.copy_from_slice(&b[o..o + 8]);
+            u64::from_le_bytes(a)
+        };
+        assert_eq!(u32_at(0) as usize, b.len());
+        assert_eq!(b[8], RecordKind::Flow as u8);
+        assert_eq!(b[9], 1);
+        assert_eq!(u16_at(10), 176);
+        assert_eq!(u64_at(12), r.seq);
+        assert_eq!(u64_at(20), r.stime_ns);
+        assert_eq!(u64_at(28), r.ltime_ns);
+        assert_eq!(u32_at(36), r.srcid);
+        assert_eq!(u32_at(40), r.encaps);
+        assert_eq!(u32_at(44), r.flags);
+        assert_eq!(u16_at(48), 0x1234);
+        assert_eq!(b[50], Cause::Close as u8);
+        assert_eq!(b[51], b'U');
+        assert_eq!(&b[52..56], &[192, 168, 1, 2]);
+        assert_eq!(&b[68..72], &[10, 0, 0, 1]);
+        assert_eq!(u16_at(84), 51234);
+        assert_eq!(u16_at(86), 443);
+        assert_eq!(u32_at(88), 0xa1a2_a3a4);
+        assert_eq!(b[92], 6);
+        assert_eq!(b[93], 1);
+        assert_eq!(u64_at(100), r.src.pkts);
+        assert_eq!(u64_at(108), r.src.bytes);
+        assert_eq!(b[140], r.src.ttl);
+        assert_eq!(u16_at(186), 0xbeef);
+        // First block: TCP, then L2, then STATS, then SRC_USER.
+        assert_eq!((u16_at(188), u16_at(190)), (ext::TCP, 68));
+        assert_eq!(u16_at(192 + 24), 0x5678);
+        assert_eq!(u32_at(192 + 64), 0xdead_beef);
+        let l2 = 192 + 68;
+        assert_eq!((u16_at(l2), u16_at(l2 + 2)), (ext::L2, 24));
+        assert_eq!(&b[l2 + 4..l2 + 10], &r.smac);
+        assert_eq!(u16_at(l2 + 4 + 12), r.svlan);
+        let st = l2 + 4 + 24;
+        assert_eq!((u16_at(st), u16_at(st + 2)), (ext::STATS, 88));
+        assert_eq!(u32_at(st + 4 + 4), r.src.max_sz);
+        assert_eq!(u64_at(st + 4 + 12), r.src.intpkt_sum_us.to_bits());
+        let us = st + 4 + 88;
+        assert_eq!(u16_at(us), ext::SRC_USER);
+        assert_eq!(&b[us + 4..], &r.suser[..]);
+        assert_eq!(u32_at(4), crc32c(&b[8..]));
+    }
+
     #[test]
     fn plain_record_is_core_only() {
         let rec = FlowRecord::default();

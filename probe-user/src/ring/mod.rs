@@ -225,10 +225,15 @@ pub fn open_source_with(
     opts: &SourceOptions,
 ) -> Result<Box<dyn RecordSource + Send>, RingError> {
     if path.as_os_str() == "-" {
+        // The end of a pipe is final: nothing to follow.
+        let opts = SourceOptions {
+            follow: false,
+            ..opts.clone()
+        };
         return Ok(Box::new(StreamReader::new(
             io::stdin(),
             PathBuf::from("<stdin>"),
-            opts.clone(),
+            opts,
         )?));
     }
     let meta = std::fs::metadata(path).map_err(|e| RingError::io(path, e))?;
