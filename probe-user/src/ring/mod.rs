@@ -66,6 +66,11 @@ pub enum RingError {
         bytes: u64,
         source: io::Error,
     },
+    #[error(
+        "{}: not an ocellus ring directory (no seg-*.ocr files); ocellus read takes rings written by ocellus probe -w DIR/",
+        path.display()
+    )]
+    NotRing { path: PathBuf },
     #[error("{}: another ocellus writer holds this ring directory", path.display())]
     Locked { path: PathBuf },
     #[error(

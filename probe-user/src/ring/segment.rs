@@ -620,11 +620,8 @@ impl RingReader {
     pub fn open(dir: &Path, opts: SourceOptions) -> Result<RingReader, RingError> {
         let segs = list_segments(dir)?;
         if segs.is_empty() && !opts.follow {
-            return Err(RingError::BadHeader {
+            return Err(RingError::NotRing {
                 path: dir.to_path_buf(),
-                source: CodecError::BadHeader {
-                    reason: "not an ocellus ring directory (no seg-*.ocr files); ocellus read takes rings written by ocellus probe -w DIR/",
-                },
             });
         }
         Ok(RingReader {

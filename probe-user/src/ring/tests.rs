@@ -609,7 +609,8 @@ fn open_sink_picks_file_ring_by_spec() {
     // A plain directory is not a ring.
     let plain = dir.path().join("plain");
     std::fs::create_dir(&plain).unwrap();
-    assert!(open_source(&plain, false).is_err());
+    let err = open_source(&plain, false).err().unwrap();
+    assert!(matches!(err, RingError::NotRing { .. }), "{err}");
 }
 
 #[test]
