@@ -1,1 +1,1240 @@
-//! The binary record encoding (see FORMAT.md).
+//! The binary record encoding (see FORMAT.md at the repository root).
+//!
+//! Little-endian throughout. A record is a 12-byte header (length, CRC32C,
+//! kind, version, core length), a fixed 176-byte core, and optional TLV
+//! extension blocks, so a plain UDP flow stays at 188 bytes while a TCP flow
+//! with user data carries what it needs. Readers skip extension blocks they do
+//! not know unless the block is marked critical.
+
+use super::{Cause, DirStats, FlowKey, FlowRecord, ManInfo, RecordKind, TcpPerf};
+
+/// The first 8 bytes of every ocellus file and ring segment.
+pub const MAGIC: [u8; 8] = *b"OCELLUS\0";
+/// File / segment header format version this code writes and the newest it reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Record layout version this code writes and the newest it reads.
+pub const RECORD_VERSION: u8 = 1;
+/// Bytes of the common prefix of file and segment headers (magic, version,
+/// header length, flags).
+pub const HEADER_PREFIX_LEN: usize = 16;
+/// Bytes of a file header (version 1).
+pub const FILE_HEADER_LEN: usize = 32;
+/// Largest header length a reader accepts (newer writers may grow the header).
+pub const MAX_HEADER_LEN: usize = 4096;
+/// Bytes of the record header.
+pub const RECORD_HEADER_LEN: usize = 12;
+/// Bytes of the fixed core (record version 1).
+pub const CORE_LEN: usize = 176;
+/// Smallest valid record.
+pub const MIN_RECORD_LEN: usize = RECORD_HEADER_LEN + CORE_LEN;
+/// Largest record a reader accepts: a cap against hostile length fields.
+pub const MAX_RECORD_LEN: usize = 1 << 20;
+/// Bytes of an extension block header (type, length).
+pub const EXT_HEADER_LEN: usize = 4;
+/// User data beyond this many bytes per direction is not encoded (the block
+/// length is a u16).
+pub const MAX_USER_BYTES: usize = u16::MAX as usize;
+
+/// File header `flags` bits.
+pub mod file_flag {
+    /// The file is a ring segment: its header is a segment header and records
+    /// are valid only up to the commit offset.
+    pub const SEGMENT: u32 = 1 << 0;
+}
+
+/// Extension block types.
+pub mod ext {
+    /// TCP performance (`FlowRecord::tcp`).
+    pub const TCP: u16 = 1;
+    /// MAC addresses, VLAN tags and MPLS labels.
+    pub const L2: u16 = 2;
+    /// Per-direction size and inter-packet (jitter) statistics.
+    pub const STATS: u16 = 3;
+    /// Source user data (first payload bytes, `-U`).
+    pub const SRC_USER: u16 = 4;
+    /// Destination user data.
+    pub const DST_USER: u16 = 5;
+    /// Management totals (`FlowRecord::man`).
+    pub const MAN: u16 = 6;
+    /// A block type with this bit set must be understood: a reader that does
+    /// not know it rejects the record instead of skipping the block.
+    pub const CRITICAL: u16 = 0x8000;
+
+    /// Body sizes of the version-1 blocks (a reader accepts longer bodies and
+    /// ignores the tail, so a block can grow at the end).
+    pub const TCP_LEN: usize = 68;
+    pub const L2_LEN: usize = 24;
+    pub const STATS_LEN: usize = 88;
+    pub const MAN_LEN: usize = 48;
+}
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("truncated: need {needed} bytes, have {have}")]
+    Truncated { needed: usize, have: usize },
+    #[error("bad record length {len} (valid: {MIN_RECORD_LEN}..={MAX_RECORD_LEN})")]
+    BadLength { len: usize },
+    #[error("check mismatch: stored CRC32C {stored:08x}, computed {computed:08x}")]
+    BadCheck { stored: u32, computed: u32 },
+    #[error(
+        "record version {found} is newer than this ocellus reads (up to {supported}); upgrade ocellus"
+    )]
+    UnsupportedRecordVersion { found: u8, supported: u8 },
+    #[error(
+        "format version {found} is newer than this ocellus reads (up to {supported}); upgrade ocellus"
+    )]
+    UnsupportedFormatVersion { found: u16, supported: u16 },
+    #[error("unknown record kind {kind} ({len} bytes)")]
+    UnknownKind { kind: u8, len: usize },
+    #[error("unknown critical extension block type {ty:#06x}")]
+    UnknownCriticalBlock { ty: u16 },
+    #[error("bad extension block type {ty:#06x} at record offset {offset}: {reason}")]
+    BadBlock {
+        ty: u16,
+        offset: usize,
+        reason: &'static str,
+    },
+    #[error("bad value {value} in field {field}")]
+    BadValue { field: &'static str, value: u64 },
+    #[error("not an ocellus header (magic {found:02x?})")]
+    BadMagic { found: [u8; 8] },
+    #[error("bad header: {reason}")]
+    BadHeader { reason: &'static str },
+}
+
+// ---------------------------------------------------------------------------
+// CRC32C (Castagnoli), slice-by-8.
+
+const CRC32C_POLY: u32 = 0x82F6_3B78;
+
+const fn crc_tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ CRC32C_POLY
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 256 {
+        let mut s = 1;
+        while s < 8 {
+            let prev = t[s - 1][i];
+            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            s += 1;
+        }
+        i += 1;
+    }
+    t
+}
+
+static CRC_TABLES: [[u32; 256]; 8] = crc_tables();
+
+/// Continues a CRC32C over `data`; `state` starts at `!0` and the final CRC is `!state`.
+pub fn crc32c_update(mut state: u32, data: &[u8]) -> u32 {
+    let t = &CRC_TABLES;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let lo = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ state;
+        let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+        state = t[7][(lo & 0xff) as usize]
+            ^ t[6][((lo >> 8) & 0xff) as usize]
+            ^ t[5][((lo >> 16) & 0xff) as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][(hi & 0xff) as usize]
+            ^ t[2][((hi >> 8) & 0xff) as usize]
+            ^ t[1][((hi >> 16) & 0xff) as usize]
+            ^ t[0][(hi >> 24) as usize];
+    }
+    for &b in chunks.remainder() {
+        state = t[0][((state ^ b as u32) & 0xff) as usize] ^ (state >> 8);
+    }
+    state
+}
+
+/// CRC32C of `data` (the iSCSI / ext4 checksum; `crc32c(b"123456789") == 0xe3069283`).
+pub fn crc32c(data: &[u8]) -> u32 {
+    !crc32c_update(!0, data)
+}
+
+// ---------------------------------------------------------------------------
+// Headers.
+
+/// A decoded file header (the common prefix plus the file-only fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileHeader {
+    pub version: u16,
+    /// Bytes from the start of the file to the first record.
+    pub header_len: usize,
+    /// `file_flag::*` bits.
+    pub flags: u32,
+    pub created_ns: u64,
+}
+
+/// Appends a version-1 file header.
+pub fn encode_file_header(created_ns: u64, flags: u32, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(FILE_HEADER_LEN as u16).to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
+    out.extend_from_slice(&created_ns.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let crc = crc32c(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// The common 16-byte prefix of file and segment headers: checks the magic and
+/// the version and returns (version, header length, flags).
+pub fn decode_header_prefix(buf: &[u8]) -> Result<(u16, usize, u32), CodecError> {
+    let mut magic = [0u8; 8];
+    let n = buf.len().min(8);
+    magic[..n].copy_from_slice(&buf[..n]);
+    if buf.len() < MAGIC.len() || magic != MAGIC {
+        if n < 8 && MAGIC.starts_with(&buf[..n]) {
+            return Err(CodecError::Truncated {
+                needed: HEADER_PREFIX_LEN,
+                have: buf.len(),
+            });
+        }
+        return Err(CodecError::BadMagic { found: magic });
+    }
+    let mut c = Cursor::new(buf, 8);
+    let version = c.u16()?;
+    let header_len = c.u16()? as usize;
+    let flags = c.u32()?;
+    if version == 0 {
+        return Err(CodecError::BadHeader {
+            reason: "format version 0",
+        });
+    }
+    if version > FORMAT_VERSION {
+        return Err(CodecError::UnsupportedFormatVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if !(HEADER_PREFIX_LEN..=MAX_HEADER_LEN).contains(&header_len) {
+        return Err(CodecError::BadHeader {
+            reason: "header length out of range",
+        });
+    }
+    Ok((version, header_len, flags))
+}
+
+/// Decodes a file header (not a segment header: see `ring`). `buf` must hold
+/// at least `FILE_HEADER_LEN` bytes; the header may be longer (`header_len`).
+pub fn decode_file_header(buf: &[u8]) -> Result<FileHeader, CodecError> {
+    let (version, header_len, flags) = decode_header_prefix(buf)?;
+    if flags & file_flag::SEGMENT != 0 {
+        return Err(CodecError::BadHeader {
+            reason: "this is a ring segment header, not a file header",
+        });
+    }
+    if header_len < FILE_HEADER_LEN {
+        return Err(CodecError::BadHeader {
+            reason: "file header shorter than 32 bytes",
+        });
+    }
+    let mut c = Cursor::new(buf, HEADER_PREFIX_LEN);
+    let created_ns = c.u64()?;
+    let _reserved = c.u32()?;
+    let stored = c.u32()?;
+    let computed = crc32c(&buf[..FILE_HEADER_LEN - 4]);
+    if stored != computed {
+        return Err(CodecError::BadCheck { stored, computed });
+    }
+    Ok(FileHeader {
+        version,
+        header_len,
+        flags,
+        created_ns,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Records.
+
+#[inline]
+fn put_u16(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+#[inline]
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+#[inline]
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+#[inline]
+fn put_f64(out: &mut Vec<u8>, v: f64) {
+    out.extend_from_slice(&v.to_bits().to_le_bytes());
+}
+
+fn has_l2(r: &FlowRecord) -> bool {
+    r.smac != [0; 6]
+        || r.dmac != [0; 6]
+        || r.svlan != 0
+        || r.dvlan != 0
+        || r.smpls != 0
+        || r.dmpls != 0
+}
+
+fn dir_has_stats(d: &DirStats) -> bool {
+    d.min_sz != 0
+        || d.max_sz != 0
+        || d.intpkt_n != 0
+        || d.intpkt_sum_us.to_bits() != 0
+        || d.intpkt_sumsq_us.to_bits() != 0
+        || d.intpkt_min_us.to_bits() != 0
+        || d.intpkt_max_us.to_bits() != 0
+}
+
+fn user_len(v: &[u8]) -> usize {
+    v.len().min(MAX_USER_BYTES)
+}
+
+/// Bytes that `encode(rec, ..)` appends.
+pub fn encoded_len(rec: &FlowRecord) -> usize {
+    let mut n = MIN_RECORD_LEN;
+    if rec.tcp.is_some() {
+        n += EXT_HEADER_LEN + ext::TCP_LEN;
+    }
+    if has_l2(rec) {
+        n += EXT_HEADER_LEN + ext::L2_LEN;
+    }
+    if dir_has_stats(&rec.src) || dir_has_stats(&rec.dst) {
+        n += EXT_HEADER_LEN + ext::STATS_LEN;
+    }
+    if !rec.suser.is_empty() {
+        n += EXT_HEADER_LEN + user_len(&rec.suser);
+    }
+    if !rec.duser.is_empty() {
+        n += EXT_HEADER_LEN + user_len(&rec.duser);
+    }
+    if rec.man.is_some() {
+        n += EXT_HEADER_LEN + ext::MAN_LEN;
+    }
+    n
+}
+
+fn put_key(out: &mut Vec<u8>, k: &FlowKey) {
+    out.extend_from_slice(&k.src);
+    out.extend_from_slice(&k.dst);
+    put_u16(out, k.sport);
+    put_u16(out, k.dport);
+    put_u32(out, k.aux);
+    out.push(k.proto);
+    out.push(k.class);
+    out.extend_from_slice(&k._pad);
+}
+
+fn put_dir_core(out: &mut Vec<u8>, d: &DirStats) {
+    put_u64(out, d.pkts);
+    put_u64(out, d.bytes);
+    put_u64(out, d.appbytes);
+    put_u64(out, d.stime_ns);
+    put_u64(out, d.ltime_ns);
+    out.push(d.ttl);
+    out.push(d.tos);
+    put_u16(out, d.ipid);
+}
+
+fn put_dir_stats(out: &mut Vec<u8>, d: &DirStats) {
+    put_u32(out, d.min_sz);
+    put_u32(out, d.max_sz);
+    put_u32(out, d.intpkt_n);
+    put_f64(out, d.intpkt_sum_us);
+    put_f64(out, d.intpkt_sumsq_us);
+    put_f64(out, d.intpkt_min_us);
+    put_f64(out, d.intpkt_max_us);
+}
+
+fn put_block_header(out: &mut Vec<u8>, ty: u16, len: usize) {
+    put_u16(out, ty);
+    // Callers pass block sizes bounded by MAX_USER_BYTES.
+    put_u16(out, len.min(u16::MAX as usize) as u16);
+}
+
+/// Appends the encoding of `rec` to `out`. Allocates nothing beyond growing
+/// `out` (once, to the exact size). User data longer than `MAX_USER_BYTES`
+/// per direction is cut to that length.
+pub fn encode(rec: &FlowRecord, out: &mut Vec<u8>) {
+    let len = encoded_len(rec);
+    out.reserve(len);
+    let start = out.len();
+    // Header: length and CRC are patched at the end.
+    put_u32(out, len as u32);
+    put_u32(out, 0);
+    out.push(rec.kind as u8);
+    out.push(RECORD_VERSION);
+    put_u16(out, CORE_LEN as u16);
+
+    // Core.
+    put_u64(out, rec.seq);
+    put_u64(out, rec.stime_ns);
+    put_u64(out, rec.ltime_ns);
+    put_u32(out, rec.srcid);
+    put_u32(out, rec.encaps);
+    put_u32(out, rec.flags);
+    put_u16(out, rec.ip_options);
+    out.push(rec.cause as u8);
+    out.push(rec.icmp_mapped);
+    put_key(out, &rec.key);
+    put_dir_core(out, &rec.src);
+    put_dir_core(out, &rec.dst);
+    debug_assert_eq!(out.len() - start, MIN_RECORD_LEN);
+
+    // Extension blocks.
+    if let Some(t) = &rec.tcp {
+        put_block_header(out, ext::TCP, ext::TCP_LEN);
+        put_u32(out, t.state);
+        out.push(t.history);
+        out.push(t.src_flags);
+        out.push(t.dst_flags);
+        out.push(0);
+        put_u32(out, t.src_base_seq);
+        put_u32(out, t.dst_base_seq);
+        put_u32(out, t.src_win);
+        put_u32(out, t.dst_win);
+        put_u16(out, t.options);
+        put_u16(out, 0);
+        put_u32(out, t.synack_us);
+        put_u32(out, t.ackdat_us);
+        put_u32(out, t.src_retrans);
+        put_u32(out, t.dst_retrans);
+        put_u32(out, t.src_ooo);
+        put_u32(out, t.dst_ooo);
+        put_u32(out, t.src_gap_bytes);
+        put_u32(out, t.dst_gap_bytes);
+        put_u32(out, t.src_max_seq);
+        put_u32(out, t.dst_max_seq);
+    }
+    if has_l2(rec) {
+        put_block_header(out, ext::L2, ext::L2_LEN);
+        out.extend_from_slice(&rec.smac);
+        out.extend_from_slice(&rec.dmac);
+        put_u16(out, rec.svlan);
+        put_u16(out, rec.dvlan);
+        put_u32(out, rec.smpls);
+        put_u32(out, rec.dmpls);
+    }
+    if dir_has_stats(&rec.src) || dir_has_stats(&rec.dst) {
+        put_block_header(out, ext::STATS, ext::STATS_LEN);
+        put_dir_stats(out, &rec.src);
+        put_dir_stats(out, &rec.dst);
+    }
+    for (ty, data) in [(ext::SRC_USER, &rec.suser), (ext::DST_USER, &rec.duser)] {
+        if !data.is_empty() {
+            let n = user_len(data);
+            put_block_header(out, ty, n);
+            out.extend_from_slice(&data[..n]);
+        }
+    }
+    if let Some(m) = &rec.man {
+        put_block_header(out, ext::MAN, ext::MAN_LEN);
+        put_u64(out, m.pkts);
+        put_u64(out, m.bytes);
+        put_u64(out, m.flows);
+        put_u64(out, m.records);
+        put_u64(out, m.malformed);
+        put_u64(out, m.dropped);
+    }
+    debug_assert_eq!(out.len() - start, len);
+
+    let crc = crc32c(&out[start + 8..]);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// A bounds-checked little-endian reader over a byte slice.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(buf: &'a [u8], pos: usize) -> Cursor<'a> {
+        Cursor { buf, pos }
+    }
+    #[inline]
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
+        let end = self.pos + N;
+        match self.buf.get(self.pos..end) {
+            Some(s) => {
+                let mut a = [0u8; N];
+                a.copy_from_slice(s);
+                self.pos = end;
+                Ok(a)
+            }
+            None => Err(CodecError::Truncated {
+                needed: end,
+                have: self.buf.len(),
+            }),
+        }
+    }
+    #[inline]
+    fn u8(&mut self) -> Result<u8, CodecError> {
+        Ok(self.take::<1>()?[0])
+    }
+    #[inline]
+    fn u16(&mut self) -> Result<u16, CodecError> {
+        Ok(u16::from_le_bytes(self.take()?))
+    }
+    #[inline]
+    fn u32(&mut self) -> Result<u32, CodecError> {
+        Ok(u32::from_le_bytes(self.take()?))
+    }
+    #[inline]
+    fn u64(&mut self) -> Result<u64, CodecError> {
+        Ok(u64::from_le_bytes(self.take()?))
+    }
+    #[inline]
+    fn f64(&mut self) -> Result<f64, CodecError> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+}
+
+fn get_key(c: &mut Cursor<'_>) -> Result<FlowKey, CodecError> {
+    Ok(FlowKey {
+        src: c.take()?,
+        dst: c.take()?,
+        sport: c.u16()?,
+        dport: c.u16()?,
+        aux: c.u32()?,
+        proto: c.u8()?,
+        class: c.u8()?,
+        _pad: c.take()?,
+    })
+}
+
+fn get_dir_core(c: &mut Cursor<'_>, d: &mut DirStats) -> Result<(), CodecError> {
+    d.pkts = c.u64()?;
+    d.bytes = c.u64()?;
+    d.appbytes = c.u64()?;
+    d.stime_ns = c.u64()?;
+    d.ltime_ns = c.u64()?;
+    d.ttl = c.u8()?;
+    d.tos = c.u8()?;
+    d.ipid = c.u16()?;
+    Ok(())
+}
+
+fn get_dir_stats(c: &mut Cursor<'_>, d: &mut DirStats) -> Result<(), CodecError> {
+    d.min_sz = c.u32()?;
+    d.max_sz = c.u32()?;
+    d.intpkt_n = c.u32()?;
+    d.intpkt_sum_us = c.f64()?;
+    d.intpkt_sumsq_us = c.f64()?;
+    d.intpkt_min_us = c.f64()?;
+    d.intpkt_max_us = c.f64()?;
+    Ok(())
+}
+
+/// Reads the record length from the first 4 bytes of `buf` and checks it
+/// against the caps, without looking at the rest. Lets a stream reader know
+/// how many bytes to read next.
+pub fn peek_len(buf: &[u8]) -> Result<usize, CodecError> {
+    let Some(b) = buf.get(..4) else {
+        return Err(CodecError::Truncated {
+            needed: 4,
+            have: buf.len(),
+        });
+    };
+    let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    if !(MIN_RECORD_LEN..=MAX_RECORD_LEN).contains(&len) {
+        return Err(CodecError::BadLength { len });
+    }
+    Ok(len)
+}
+
+/// Decodes the record at the start of `buf`; returns it and the bytes consumed.
+pub fn decode(buf: &[u8]) -> Result<(FlowRecord, usize), CodecError> {
+    let mut rec = FlowRecord::default();
+    let n = decode_into(buf, &mut rec)?;
+    Ok((rec, n))
+}
+
+/// Like `decode`, into an existing record, reusing its user-data buffers.
+/// On error `rec` holds unspecified (but valid) contents.
+pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError> {
+    if buf.len() < RECORD_HEADER_LEN {
+        return Err(CodecError::Truncated {
+            needed: RECORD_HEADER_LEN,
+            have: buf.len(),
+        });
+    }
+    let len = peek_len(buf)?;
+    if buf.len() < len {
+        return Err(CodecError::Truncated {
+            needed: len,
+            have: buf.len(),
+        });
+    }
+    let buf = &buf[..len];
+    let mut c = Cursor::new(buf, 4);
+    let stored = c.u32()?;
+    let computed = crc32c(&buf[8..]);
+    if stored != computed {
+        return Err(CodecError::BadCheck { stored, computed });
+    }
+    let kind = c.u8()?;
+    let version = c.u8()?;
+    let core_len = c.u16()? as usize;
+    if version > RECORD_VERSION {
+        return Err(CodecError::UnsupportedRecordVersion {
+            found: version,
+            supported: RECORD_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(CodecError::BadValue {
+            field: "record version",
+            value: 0,
+        });
+    }
+    let Some(kind) = RecordKind::from_u8(kind) else {
+        return Err(CodecError::UnknownKind { kind, len });
+    };
+    if core_len < CORE_LEN || RECORD_HEADER_LEN + core_len > len {
+        return Err(CodecError::BadValue {
+            field: "core length",
+            value: core_len as u64,
+        });
+    }
+
+    let mut suser = std::mem::take(&mut rec.suser);
+    let mut duser = std::mem::take(&mut rec.duser);
+    suser.clear();
+    duser.clear();
+    let mut r = FlowRecord {
+        kind,
+        ..FlowRecord::default()
+    };
+    r.seq = c.u64()?;
+    r.stime_ns = c.u64()?;
+    r.ltime_ns = c.u64()?;
+    r.srcid = c.u32()?;
+    r.encaps = c.u32()?;
+    r.flags = c.u32()?;
+    r.ip_options = c.u16()?;
+    let cause = c.u8()?;
+    r.cause = Cause::from_u8(cause).ok_or(CodecError::BadValue {
+        field: "cause",
+        value: cause as u64,
+    })?;
+    r.icmp_mapped = c.u8()?;
+    r.key = get_key(&mut c)?;
+    get_dir_core(&mut c, &mut r.src)?;
+    get_dir_core(&mut c, &mut r.dst)?;
+
+    // Extension blocks, after the core as the writer sized it.
+    let mut pos = RECORD_HEADER_LEN + core_len;
+    while pos < len {
+        let Some(h) = buf.get(pos..pos + EXT_HEADER_LEN) else {
+            return Err(CodecError::BadBlock {
+                ty: 0,
+                offset: pos,
+                reason: "block header runs past the record end",
+            });
+        };
+        let ty = u16::from_le_bytes([h[0], h[1]]);
+        let blen = u16::from_le_bytes([h[2], h[3]]) as usize;
+        let body_start = pos + EXT_HEADER_LEN;
+        let body_end = body_start + blen;
+        let Some(body) = buf.get(body_start..body_end) else {
+            return Err(CodecError::BadBlock {
+                ty,
+                offset: pos,
+                reason: "block body runs past the record end",
+            });
+        };
+        let need = match ty {
+            ext::TCP => ext::TCP_LEN,
+            ext::L2 => ext::L2_LEN,
+            ext::STATS => ext::STATS_LEN,
+            ext::MAN => ext::MAN_LEN,
+            _ => 0,
+        };
+        if blen < need {
+            return Err(CodecError::BadBlock {
+                ty,
+                offset: pos,
+                reason: "block shorter than its type requires",
+            });
+        }
+        let mut b = Cursor::new(body, 0);
+        match ty {
+            ext::TCP => {
+                let state = b.u32()?;
+                let history = b.u8()?;
+                let src_flags = b.u8()?;
+                let dst_flags = b.u8()?;
+                let _pad = b.u8()?;
+                let src_base_seq = b.u32()?;
+                let dst_base_seq = b.u32()?;
+                let src_win = b.u32()?;
+                let dst_win = b.u32()?;
+                let options = b.u16()?;
+                let _pad = b.u16()?;
+                r.tcp = Some(TcpPerf {
+                    state,
+                    history,
+                    src_flags,
+                    dst_flags,
+                    src_base_seq,
+                    dst_base_seq,
+                    src_win,
+                    dst_win,
+                    options,
+                    synack_us: b.u32()?,
+                    ackdat_us: b.u32()?,
+                    src_retrans: b.u32()?,
+                    dst_retrans: b.u32()?,
+                    src_ooo: b.u32()?,
+                    dst_ooo: b.u32()?,
+                    src_gap_bytes: b.u32()?,
+                    dst_gap_bytes: b.u32()?,
+                    src_max_seq: b.u32()?,
+                    dst_max_seq: b.u32()?,
+                });
+            }
+            ext::L2 => {
+                r.smac = b.take()?;
+                r.dmac = b.take()?;
+                r.svlan = b.u16()?;
+                r.dvlan = b.u16()?;
+                r.smpls = b.u32()?;
+                r.dmpls = b.u32()?;
+            }
+            ext::STATS => {
+                get_dir_stats(&mut b, &mut r.src)?;
+                get_dir_stats(&mut b, &mut r.dst)?;
+            }
+            ext::SRC_USER => {
+                suser.clear();
+                suser.extend_from_slice(body);
+            }
+            ext::DST_USER => {
+                duser.clear();
+                duser.extend_from_slice(body);
+            }
+            ext::MAN => {
+                r.man = Some(ManInfo {
+                    pkts: b.u64()?,
+                    bytes: b.u64()?,
+                    flows: b.u64()?,
+                    records: b.u64()?,
+                    malformed: b.u64()?,
+                    dropped: b.u64()?,
+                });
+            }
+            _ if ty & ext::CRITICAL != 0 => {
+                return Err(CodecError::UnknownCriticalBlock { ty });
+            }
+            _ => {} // Unknown, not critical: skip (forward compatibility).
+        }
+        pos = body_end;
+    }
+    r.suser = suser;
+    r.duser = duser;
+    *rec = r;
+    Ok(len)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::record::{flag, tcpstate};
+    use proptest::prelude::*;
+
+    /// Re-encodes and compares bytes as well as values, so NaN floats (which
+    /// are not equal to themselves) still prove an exact round trip.
+    fn assert_round_trip(rec: &FlowRecord) {
+        let mut buf = Vec::new();
+        encode(rec, &mut buf);
+        assert_eq!(buf.len(), encoded_len(rec));
+        let (back, n) = decode(&buf).expect("decode");
+        assert_eq!(n, buf.len());
+        let mut again = Vec::new();
+        encode(&back, &mut again);
+        assert_eq!(buf, again);
+        if !has_nan(rec) {
+            assert_eq!(&back, rec);
+        }
+    }
+
+    fn has_nan(r: &FlowRecord) -> bool {
+        [&r.src, &r.dst].iter().any(|d| {
+            d.intpkt_sum_us.is_nan()
+                || d.intpkt_sumsq_us.is_nan()
+                || d.intpkt_min_us.is_nan()
+                || d.intpkt_max_us.is_nan()
+        })
+    }
+
+    fn sample_tcp() -> FlowRecord {
+        let mut key = FlowKey::ZERO;
+        key.src[..4].copy_from_slice(&[192, 168, 1, 2]);
+        key.dst[..4].copy_from_slice(&[10, 0, 0, 1]);
+        key.sport = 51234;
+        key.dport = 443;
+        key.proto = 6;
+        key.class = 1;
+        FlowRecord {
+            kind: RecordKind::Flow,
+            cause: Cause::Close,
+            seq: 42,
+            srcid: 7,
+            key,
+            stime_ns: 1_700_000_000_000_000_000,
+            ltime_ns: 1_700_000_001_000_000_000,
+            encaps: 1,
+            flags: flag::FIRST | flag::HAS_MAC,
+            icmp_mapped: 0,
+            ip_options: 0,
+            src: DirStats {
+                pkts: 10,
+                bytes: 1500,
+                appbytes: 900,
+                stime_ns: 1,
+                ltime_ns: 2,
+                ttl: 64,
+                tos: 0,
+                ipid: 77,
+                min_sz: 60,
+                max_sz: 1514,
+                intpkt_n: 9,
+                intpkt_sum_us: 1.5,
+                intpkt_sumsq_us: 2.25,
+                intpkt_min_us: 0.1,
+                intpkt_max_us: 0.9,
+            },
+            dst: DirStats::default(),
+            tcp: Some(TcpPerf {
+                state: tcpstate::SAW_SYN | tcpstate::CLOSED,
+                history: 3,
+                src_win: 65535,
+                ..TcpPerf::default()
+            }),
+            smac: [1, 2, 3, 4, 5, 6],
+            dmac: [6, 5, 4, 3, 2, 1],
+            svlan: 100,
+            dvlan: 0,
+            smpls: 0,
+            dmpls: 0,
+            suser: b"GET / HTTP/1.1\r\n".to_vec(),
+            duser: Vec::new(),
+            man: None,
+        }
+    }
+
+    #[test]
+    fn crc32c_known_vectors() {
+        assert_eq!(crc32c(b"123456789"), 0xe306_9283);
+        assert_eq!(crc32c(b""), 0);
+        assert_eq!(crc32c(&[0u8; 32]), 0x8a91_36aa);
+        // Split updates equal one pass.
+        let data: Vec<u8> = (0..=255u8).collect();
+        let split = !crc32c_update(crc32c_update(!0, &data[..13]), &data[13..]);
+        assert_eq!(split, crc32c(&data));
+    }
+
+    /// The offsets FORMAT.md documents, checked against the encoder.
+    #[test]
+    fn layout_matches_format_md() {
+        let mut r = sample_tcp();
+        r.key.aux = 0xa1a2_a3a4;
+        r.dst.ipid = 0xbeef;
+        r.icmp_mapped = b'U';
+        r.ip_options = 0x1234;
+        r.tcp = Some(TcpPerf {
+            options: 0x5678,
+            dst_max_seq: 0xdead_beef,
+            ..TcpPerf::default()
+        });
+        let mut b = Vec::new();
+        encode(&r, &mut b);
+        let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+        let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        let u64_at = |o: usize| {
+            let mut a = [0; 8];
+            a.copy_from_slice(&b[o..o + 8]);
+            u64::from_le_bytes(a)
+        };
+        assert_eq!(u32_at(0) as usize, b.len());
+        assert_eq!(b[8], RecordKind::Flow as u8);
+        assert_eq!(b[9], 1);
+        assert_eq!(u16_at(10), 176);
+        assert_eq!(u64_at(12), r.seq);
+        assert_eq!(u64_at(20), r.stime_ns);
+        assert_eq!(u64_at(28), r.ltime_ns);
+        assert_eq!(u32_at(36), r.srcid);
+        assert_eq!(u32_at(40), r.encaps);
+        assert_eq!(u32_at(44), r.flags);
+        assert_eq!(u16_at(48), 0x1234);
+        assert_eq!(b[50], Cause::Close as u8);
+        assert_eq!(b[51], b'U');
+        assert_eq!(&b[52..56], &[192, 168, 1, 2]);
+        assert_eq!(&b[68..72], &[10, 0, 0, 1]);
+        assert_eq!(u16_at(84), 51234);
+        assert_eq!(u16_at(86), 443);
+        assert_eq!(u32_at(88), 0xa1a2_a3a4);
+        assert_eq!(b[92], 6);
+        assert_eq!(b[93], 1);
+        assert_eq!(u64_at(100), r.src.pkts);
+        assert_eq!(u64_at(108), r.src.bytes);
+        assert_eq!(b[140], r.src.ttl);
+        assert_eq!(u16_at(186), 0xbeef);
+        // First block: TCP, then L2, then STATS, then SRC_USER.
+        assert_eq!((u16_at(188), u16_at(190)), (ext::TCP, 68));
+        assert_eq!(u16_at(192 + 24), 0x5678);
+        assert_eq!(u32_at(192 + 64), 0xdead_beef);
+        let l2 = 192 + 68;
+        assert_eq!((u16_at(l2), u16_at(l2 + 2)), (ext::L2, 24));
+        assert_eq!(&b[l2 + 4..l2 + 10], &r.smac);
+        assert_eq!(u16_at(l2 + 4 + 12), r.svlan);
+        let st = l2 + 4 + 24;
+        assert_eq!((u16_at(st), u16_at(st + 2)), (ext::STATS, 88));
+        assert_eq!(u32_at(st + 4 + 4), r.src.max_sz);
+        assert_eq!(u64_at(st + 4 + 12), r.src.intpkt_sum_us.to_bits());
+        let us = st + 4 + 88;
+        assert_eq!(u16_at(us), ext::SRC_USER);
+        assert_eq!(&b[us + 4..], &r.suser[..]);
+        assert_eq!(u32_at(4), crc32c(&b[8..]));
+    }
+
+    #[test]
+    fn plain_record_is_core_only() {
+        let rec = FlowRecord::default();
+        let mut buf = Vec::new();
+        encode(&rec, &mut buf);
+        assert_eq!(buf.len(), MIN_RECORD_LEN);
+        assert_round_trip(&rec);
+    }
+
+    #[test]
+    fn edge_values_round_trip() {
+        assert_round_trip(&sample_tcp());
+        let mut r = sample_tcp();
+        r.seq = u64::MAX;
+        r.stime_ns = u64::MAX;
+        r.src.pkts = u64::MAX;
+        r.src.intpkt_min_us = f64::INFINITY;
+        r.src.intpkt_max_us = -0.0;
+        r.dst.intpkt_sum_us = f64::NAN;
+        r.key._pad = [0xff; 6];
+        r.suser = vec![0xab; MAX_USER_BYTES];
+        r.duser = vec![0; 1];
+        r.man = Some(ManInfo {
+            pkts: u64::MAX,
+            bytes: 1,
+            flows: 2,
+            records: 3,
+            malformed: 4,
+            dropped: 5,
+        });
+        r.kind = RecordKind::ManStop;
+        assert_round_trip(&r);
+    }
+
+    #[test]
+    fn oversized_user_data_is_cut() {
+        let mut r = sample_tcp();
+        r.suser = vec![7; MAX_USER_BYTES + 100];
+        let mut buf = Vec::new();
+        encode(&r, &mut buf);
+        let (back, _) = decode(&buf).unwrap();
+        assert_eq!(back.suser.len(), MAX_USER_BYTES);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let mut buf = Vec::new();
+        let mut r = sample_tcp();
+        r.man = Some(ManInfo::default());
+        r.duser = b"xyz".to_vec();
+        encode(&r, &mut buf);
+        for cut in 0..buf.len() {
+            match decode(&buf[..cut]) {
+                Err(CodecError::Truncated { have, .. }) => assert_eq!(have, cut),
+                other => panic!("cut {cut}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn corrupted_check_detected() {
+        let mut buf = Vec::new();
+        encode(&sample_tcp(), &mut buf);
+        for i in 4..buf.len() {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x10;
+            match decode(&bad) {
+                Err(CodecError::BadCheck { .. }) => {}
+                other => panic!("flip at {i}: {other:?}"),
+            }
+        }
+    }
+
+    /// Rewrites one header byte and fixes the CRC so the change gets past the check.
+    fn patch(buf: &mut [u8], at: usize, bytes: &[u8]) {
+        buf[at..at + bytes.len()].copy_from_slice(bytes);
+        let crc = crc32c(&buf[8..]);
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    #[test]
+    fn newer_version_is_a_clear_error() {
+        let mut buf = Vec::new();
+        encode(&sample_tcp(), &mut buf);
+        patch(&mut buf, 9, &[RECORD_VERSION + 1]);
+        let err = decode(&buf).unwrap_err();
+        assert_eq!(
+            err,
+            CodecError::UnsupportedRecordVersion {
+                found: 2,
+                supported: 1
+            }
+        );
+        assert!(err.to_string().contains("upgrade ocellus"));
+
+        let mut hdr = Vec::new();
+        encode_file_header(5, 0, &mut hdr);
+        hdr[8] = 9;
+        match decode_file_header(&hdr) {
+            Err(CodecError::UnsupportedFormatVersion { found: 9, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_lengths_rejected() {
+        let mut buf = Vec::new();
+        encode(&sample_tcp(), &mut buf);
+        for len in [0u32, 11, (MIN_RECORD_LEN - 1) as u32, u32::MAX] {
+            let mut b = buf.clone();
+            b[..4].copy_from_slice(&len.to_le_bytes());
+            assert!(matches!(decode(&b), Err(CodecError::BadLength { .. })));
+        }
+        // A block whose length runs past the end, with a valid CRC.
+        let mut b = buf.clone();
+        patch(&mut b, MIN_RECORD_LEN + 2, &[0xff, 0xff]);
+        assert!(matches!(decode(&b), Err(CodecError::BadBlock { .. })));
+        // A core length beyond the record.
+        let mut b = buf.clone();
+        patch(&mut b, 10, &[0xff, 0xff]);
+        assert!(matches!(decode(&b), Err(CodecError::BadValue { .. })));
+    }
+
+    #[test]
+    fn unknown_blocks_skipped_critical_rejected() {
+        let rec = sample_tcp();
+        let mut buf = Vec::new();
+        encode(&rec, &mut buf);
+        // Append an unknown block and fix length and CRC, as a newer writer would.
+        let with_block = |ty: u16| {
+            let mut b = buf.clone();
+            b.extend_from_slice(&ty.to_le_bytes());
+            b.extend_from_slice(&3u16.to_le_bytes());
+            b.extend_from_slice(&[1, 2, 3]);
+            let len = b.len() as u32;
+            b[..4].copy_from_slice(&len.to_le_bytes());
+            let kind = b[8];
+            patch(&mut b, 8, &[kind]);
+            b
+        };
+        let b = with_block(0x0777);
+        let (back, n) = decode(&b).unwrap();
+        assert_eq!(n, b.len());
+        assert_eq!(back, rec);
+        let b = with_block(0x8777);
+        assert_eq!(
+            decode(&b).unwrap_err(),
+            CodecError::UnknownCriticalBlock { ty: 0x8777 }
+        );
+    }
+
+    #[test]
+    fn longer_core_from_newer_writer_is_skipped() {
+        let rec = sample_tcp();
+        let mut buf = Vec::new();
+        encode(&rec, &mut buf);
+        // Insert 8 extra core bytes after the v1 core.
+        let mut b = buf[..MIN_RECORD_LEN].to_vec();
+        b.extend_from_slice(&[9; 8]);
+        b.extend_from_slice(&buf[MIN_RECORD_LEN..]);
+        let len = b.len() as u32;
+        b[..4].copy_from_slice(&len.to_le_bytes());
+        patch(&mut b, 10, &((CORE_LEN + 8) as u16).to_le_bytes());
+        let (back, _) = decode(&b).unwrap();
+        assert_eq!(back, rec);
+    }
+
+    #[test]
+    fn unknown_kind_reports_length() {
+        let mut buf = Vec::new();
+        encode(&sample_tcp(), &mut buf);
+        patch(&mut buf, 8, &[200]);
+        assert_eq!(
+            decode(&buf).unwrap_err(),
+            CodecError::UnknownKind {
+                kind: 200,
+                len: buf.len()
+            }
+        );
+    }
+
+    #[test]
+    fn file_header_round_trip_and_magic() {
+        let mut hdr = Vec::new();
+        encode_file_header(123, 0, &mut hdr);
+        assert_eq!(hdr.len(), FILE_HEADER_LEN);
+        let h = decode_file_header(&hdr).unwrap();
+        assert_eq!(h.created_ns, 123);
+        assert_eq!(h.header_len, FILE_HEADER_LEN);
+        let pcap = [0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert!(matches!(
+            decode_file_header(&pcap),
+            Err(CodecError::BadMagic { .. })
+        ));
+        for cut in 0..FILE_HEADER_LEN {
+            assert!(decode_file_header(&hdr[..cut]).is_err());
+        }
+    }
+
+    prop_compose! {
+        fn arb_dir()(
+            ints in any::<(u64, u64, u64, u64, u64)>(),
+            small in any::<(u8, u8, u16, u32, u32, u32)>(),
+            floats in any::<(f64, f64, f64, f64)>(),
+        ) -> DirStats {
+            DirStats {
+                pkts: ints.0, bytes: ints.1, appbytes: ints.2, stime_ns: ints.3, ltime_ns: ints.4,
+                ttl: small.0, tos: small.1, ipid: small.2, min_sz: small.3, max_sz: small.4,
+                intpkt_n: small.5,
+                intpkt_sum_us: floats.0, intpkt_sumsq_us: floats.1,
+                intpkt_min_us: floats.2, intpkt_max_us: floats.3,
+            }
+        }
+    }
+
+    prop_compose! {
+        fn arb_tcp()(
+            a in any::<(u32, u8, u8, u8, u32, u32, u32, u32, u16)>(),
+            b in any::<[u32; 10]>(),
+        ) -> TcpPerf {
+            TcpPerf {
+                state: a.0, history: a.1, src_flags: a.2, dst_flags: a.3,
+                src_base_seq: a.4, dst_base_seq: a.5, src_win: a.6, dst_win: a.7, options: a.8,
+                synack_us: b[0], ackdat_us: b[1], src_retrans: b[2], dst_retrans: b[3],
+                src_ooo: b[4], dst_ooo: b[5], src_gap_bytes: b[6], dst_gap_bytes: b[7],
+                src_max_seq: b[8], dst_max_seq: b[9],
+            }
+        }
+    }
+
+    prop_compose! {
+        fn arb_key()(
+            src in any::<[u8; 16]>(), dst in any::<[u8; 16]>(),
+            p in any::<(u16, u16, u32, u8, u8)>(), pad in any::<[u8; 6]>(),
+        ) -> FlowKey {
+            FlowKey { src, dst, sport: p.0, dport: p.1, aux: p.2, proto: p.3, class: p.4, _pad: pad }
+        }
+    }
+
+    prop_compose! {
+        pub(crate) fn arb_record()(
+            kind in 0u8..4, cause in 0u8..5,
+            head in any::<(u64, u32, u64, u64, u32, u32, u8, u16)>(),
+            key in arb_key(),
+            src in arb_dir(), dst in arb_dir(),
+            tcp in proptest::option::of(arb_tcp()),
+            l2 in proptest::option::of(any::<([u8; 6], [u8; 6], u16, u16, u32, u32)>()),
+            suser in proptest::collection::vec(any::<u8>(), 0..300),
+            duser in proptest::collection::vec(any::<u8>(), 0..300),
+            man in proptest::option::of(any::<[u64; 6]>()),
+        ) -> FlowRecord {
+            let l2 = l2.unwrap_or_default();
+            FlowRecord {
+                kind: RecordKind::from_u8(kind).unwrap_or_default(),
+                cause: Cause::from_u8(cause).unwrap_or_default(),
+                seq: head.0, srcid: head.1, stime_ns: head.2, ltime_ns: head.3,
+                encaps: head.4, flags: head.5, icmp_mapped: head.6, ip_options: head.7,
+                key, src, dst, tcp,
+                smac: l2.0, dmac: l2.1, svlan: l2.2, dvlan: l2.3, smpls: l2.4, dmpls: l2.5,
+                suser, duser,
+                man: man.map(|m| ManInfo {
+                    pkts: m[0], bytes: m[1], flows: m[2], records: m[3], malformed: m[4], dropped: m[5],
+                }),
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_records_round_trip(rec in arb_record()) {
+            assert_round_trip(&rec);
+        }
+
+        #[test]
+        fn decode_into_reuses_and_resets(a in arb_record(), b in arb_record()) {
+            // Decoding b over a decoded a leaves nothing of a behind.
+            let mut buf = Vec::new();
+            encode(&a, &mut buf);
+            let mut rec = decode(&buf).unwrap().0;
+            buf.clear();
+            encode(&b, &mut buf);
+            decode_into(&buf, &mut rec).unwrap();
+            let mut again = Vec::new();
+            encode(&rec, &mut again);
+            prop_assert_eq!(buf, again);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = decode(&bytes);
+            let _ = decode_file_header(&bytes);
+        }
+
+        #[test]
+        fn garbage_with_valid_check_never_panics(
+            mut bytes in proptest::collection::vec(any::<u8>(), MIN_RECORD_LEN..600),
+            kind in 0u8..4, version in 1u8..2,
+        ) {
+            // Get past the length and CRC checks so the core and block parsers see garbage.
+            let len = bytes.len() as u32;
+            bytes[..4].copy_from_slice(&len.to_le_bytes());
+            bytes[8] = kind;
+            bytes[9] = version;
+            bytes[10..12].copy_from_slice(&(CORE_LEN as u16).to_le_bytes());
+            bytes[50] %= 5; // a valid cause, so block parsing is reached
+            let crc = crc32c(&bytes[8..]);
+            bytes[4..8].copy_from_slice(&crc.to_le_bytes());
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn back_to_back_records_split_exactly(recs in proptest::collection::vec(arb_record(), 1..8)) {
+            let mut buf = Vec::new();
+            for r in &recs { encode(r, &mut buf); }
+            let mut pos = 0;
+            for r in &recs {
+                let (back, n) = decode(&buf[pos..]).unwrap();
+                prop_assert_eq!(back.seq, r.seq);
+                pos += n;
+            }
+            prop_assert_eq!(pos, buf.len());
+        }
+    }
+}
