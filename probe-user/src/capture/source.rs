@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 /// Buffer size: big reads keep the syscall and decompressor overhead per packet low.
 pub(crate) const BUFFER_BYTES: usize = 1 << 20;
+const INITIAL_BUFFER_BYTES: usize = 64 << 10;
 
 /// The largest record the source will hold at once. Callers check untrusted
 /// lengths against their own (smaller) limits before asking; this is the last
@@ -51,21 +52,10 @@ impl ByteSource {
     /// (larger requests are clamped to it).
     pub(crate) fn fill(&mut self, n: usize) -> io::Result<usize> {
         let n = n.min(MAX_HELD_BYTES);
-        if self.end - self.start >= n {
-            return Ok(self.end - self.start);
-        }
-        if self.start + n > self.buf.len() {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-            if n > self.buf.len() {
-                // First use, or a record larger than the buffer (rare: a big
-                // pcapng block). Grows once per new maximum, never per packet.
-                let want = n.max(BUFFER_BYTES).next_power_of_two();
-                self.buf.resize(want, 0);
-            }
-        }
         while self.end - self.start < n && !self.eof {
+            if self.end == self.buf.len() {
+                self.make_room();
+            }
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end += k,
@@ -74,6 +64,29 @@ impl ByteSource {
             }
         }
         Ok(self.end - self.start)
+    }
+
+    /// Frees space at the end of a full buffer. The buffer starts small (so
+    /// opening many small files stays cheap) and doubles up to BUFFER_BYTES
+    /// as the stream proves long. Beyond that it grows only while a record's
+    /// bytes keep arriving, so a corrupt length costs at most twice the bytes
+    /// the stream really holds, not what the length claims.
+    fn make_room(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end < self.buf.len() && self.buf.len() >= BUFFER_BYTES {
+            return;
+        }
+        let want = (self.buf.len() * 2).clamp(INITIAL_BUFFER_BYTES, MAX_HELD_BYTES);
+        if self.buf.is_empty() {
+            // Zeroed allocation: the OS hands out zero pages lazily.
+            self.buf = vec![0; want];
+        } else if want > self.buf.len() {
+            self.buf.resize(want, 0);
+        }
     }
 
     /// Consumes `n` available bytes (at most what is available).
@@ -148,5 +161,16 @@ mod tests {
         assert_eq!(&s.available()[..4], &data[3007..3011]);
         assert_eq!(s.skip(10_000).unwrap(), 5000 - 3007);
         assert_eq!(s.fill(1).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_huge_request_allocates_for_the_bytes_present_only() {
+        let mut s = ByteSource::new(Box::new(io::Cursor::new(vec![7u8; 100])));
+        assert_eq!(s.fill(usize::MAX).unwrap(), 100);
+        assert_eq!(s.buf.len(), INITIAL_BUFFER_BYTES);
+        let big = vec![1u8; 3 * BUFFER_BYTES];
+        let mut s = ByteSource::new(Box::new(io::Cursor::new(big)));
+        assert_eq!(s.fill(MAX_HELD_BYTES).unwrap(), 3 * BUFFER_BYTES);
+        assert!(s.buf.len() <= 4 * BUFFER_BYTES);
     }
 }
