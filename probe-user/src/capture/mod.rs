@@ -1,7 +1,14 @@
 //! Packet sources. Every source, file or live, yields [`RawPacket`]s that go
 //! through the same parser and flow engine.
 
+mod error;
+pub mod merge;
 pub mod pcap;
+mod source;
+
+pub use error::CaptureError;
+pub use merge::MergedReader;
+pub use pcap::{FileReader, Format, MAX_CAPLEN};
 
 pub use crate::packet::LinkType;
 
