@@ -174,8 +174,7 @@ impl Field {
     /// The width at a given precision: time fields are `HH:MM:SS` plus the fraction.
     pub fn width_at(self, precision: usize) -> usize {
         if self.is_time() {
-            let base = self.default_width() - 6;
-            base + precision
+            self.default_width() - 6 + precision
         } else {
             self.default_width()
         }

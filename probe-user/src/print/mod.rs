@@ -79,6 +79,11 @@ pub struct PrintOptions {
     pub port_direction: bool,
     /// Print times at this UTC offset instead of the local time zone (`TZ`).
     pub utc_offset: Option<FixedOffset>,
+    /// `sstime sltime dstime dltime sdur ddur` from each direction's own packet
+    /// times. Off, they print as `ra` prints records of an argus run without
+    /// `ARGUS_GENERATE_BIDIRECTIONAL_TIMESTAMPS` (the default): the record's times
+    /// for a side that sent packets, the epoch for one that did not.
+    pub bidir_times: bool,
 }
 
 impl Default for PrintOptions {
@@ -98,6 +103,7 @@ impl Default for PrintOptions {
             json: false,
             port_direction: false,
             utc_offset: None,
+            bidir_times: false,
         }
     }
 }
@@ -214,9 +220,34 @@ impl Printer {
         &self.opts
     }
 
+    /// The effective `-n` level: ra cycles `-n` (ports), `-nn` (protocols too),
+    /// `-nnn` (names again, plus host names, which ocellus never looks up), `-nnnn`
+    /// (back to the default).
+    fn numeric(&self) -> u8 {
+        match self.opts.numeric % 4 {
+            3 => 0,
+            n => n,
+        }
+    }
+
+    /// The width of a column's label.
     fn width(&self, c: &Column) -> usize {
         c.width
             .unwrap_or_else(|| c.field.width_at(self.opts.precision))
+    }
+
+    /// The width of a column's values: the label's, except that ra labels the
+    /// per-direction times one column wider than their values (so those columns
+    /// drift from their labels, as in ra).
+    fn data_width(&self, c: &Column) -> usize {
+        match c.field {
+            Field::SrcStartTime | Field::SrcLastTime | Field::DstStartTime | Field::DstLastTime
+                if c.width.is_none() =>
+            {
+                Field::StartTime.width_at(self.opts.precision)
+            }
+            _ => self.width(c),
+        }
     }
 
     /// The header line, without a newline (empty in JSON mode).
@@ -302,7 +333,7 @@ impl Printer {
         let mut i = 0;
         while i < cols.len() {
             let c = cols[i];
-            let w = self.width(&c);
+            let w = self.data_width(&c);
             let joined_port = match (c.field, cols.get(i + 1)) {
                 (Field::SrcAddr, Some(n)) if n.field == Field::SrcPort => Some(*n),
                 (Field::DstAddr, Some(n)) if n.field == Field::DstPort => Some(*n),
@@ -317,7 +348,7 @@ impl Printer {
                     let mut port = std::mem::take(&mut self.port);
                     port.clear();
                     self.field_value(rec, pc.field, &mut port);
-                    let pw = self.width(&pc);
+                    let pw = self.data_width(&pc);
                     if port.is_empty() {
                         line.push(' ');
                         pad_cut(line, "", pw, Align::Left);
@@ -358,7 +389,7 @@ impl Printer {
             let mut value = std::mem::take(&mut self.value);
             value.clear();
             self.field_value(rec, c.field, &mut value);
-            if c.field == Field::Dir {
+            if c.field == Field::Dir && !value.is_empty() {
                 // ra 3.0.8.2 still pads Dir with a delimiter.
                 pad_cut(line, &value, self.width(c), Align::Right);
             } else if c.field == Field::Flgs {
@@ -406,7 +437,10 @@ impl Printer {
     /// JSON values: times as epoch seconds, everything numeric as a number.
     fn field_json(&self, rec: &FlowRecord, f: Field, out: &mut String) -> Kind {
         if f.is_time() {
-            let ns = time_of(rec, f);
+            let ns = match f {
+                Field::StartTime | Field::LastTime => time_of(rec, f),
+                _ => self.dir_time(rec, f),
+            };
             if ns == 0 && f != Field::StartTime && f != Field::LastTime {
                 return Kind::Empty;
             }
@@ -446,16 +480,13 @@ impl Printer {
                 Kind::Text
             }
             Field::SrcStartTime | Field::SrcLastTime | Field::DstStartTime | Field::DstLastTime => {
-                let ns = time_of(rec, f);
-                if ns == 0 {
-                    return Kind::Empty;
-                }
-                self.push_time(ns, out);
+                self.push_time(self.dir_time(rec, f), out);
                 Kind::Text
             }
             Field::Dur => num!("{:.*}", p, dur_s),
-            Field::SrcDur => num!("{:.*}", p, dir_dur_secs(&rec.src)),
-            Field::DstDur => num!("{:.*}", p, dir_dur_secs(&rec.dst)),
+            Field::SrcDur if self.opts.bidir_times => num!("{:.*}", p, dir_dur_secs(&rec.src)),
+            Field::DstDur if self.opts.bidir_times => num!("{:.*}", p, dir_dur_secs(&rec.dst)),
+            Field::SrcDur | Field::DstDur => num!("{:.*}", p, dur_s),
             Field::Trans => num!("1"),
             Field::Seq => num!("{}", rec.seq),
             Field::SrcId => {
@@ -654,6 +685,24 @@ impl Printer {
         }
     }
 
+    /// Per-direction times (see [`PrintOptions::bidir_times`]).
+    fn dir_time(&self, rec: &FlowRecord, f: Field) -> u64 {
+        if self.opts.bidir_times {
+            return time_of(rec, f);
+        }
+        let (side, last) = match f {
+            Field::SrcStartTime => (&rec.src, false),
+            Field::SrcLastTime => (&rec.src, true),
+            Field::DstStartTime => (&rec.dst, false),
+            _ => (&rec.dst, true),
+        };
+        match (side.pkts > 0, last) {
+            (false, _) => 0,
+            (true, false) => rec.stime_ns,
+            (true, true) => rec.ltime_ns,
+        }
+    }
+
     /// `%T.%f` in the local time zone (or epoch seconds with `-u`), the fraction cut
     /// (not rounded) to the precision.
     fn push_time(&self, ns: u64, out: &mut String) {
@@ -703,7 +752,7 @@ impl Printer {
     }
 
     fn push_mac(&self, m: &[u8; 6], out: &mut String) {
-        if self.opts.numeric == 0 && *m == [0xff; 6] {
+        if self.numeric() == 0 && *m == [0xff; 6] {
             out.push_str("Broadcast");
             return;
         }
@@ -719,7 +768,7 @@ impl Printer {
             out.push_str("man");
             return;
         }
-        let numeric = self.opts.numeric >= 2;
+        let numeric = self.numeric() >= 2;
         match rec.key.class() {
             KeyClass::Ipv4 | KeyClass::Ipv6 if numeric => {
                 let _ = write!(out, "{}", rec.key.proto);
@@ -741,7 +790,7 @@ impl Printer {
     fn push_port(&self, rec: &FlowRecord, src: bool, out: &mut String) -> Kind {
         let k = &rec.key;
         let port = if src { k.sport } else { k.dport };
-        let numeric = self.opts.numeric >= 1;
+        let numeric = self.numeric() >= 1;
         match k.class() {
             KeyClass::Ipv4 | KeyClass::Ipv6 => match k.proto {
                 ipproto::TCP | ipproto::UDP => {
@@ -846,10 +895,12 @@ fn load_bytes(d: &crate::record::DirStats) -> f64 {
     (d.bytes - d.bytes / d.pkts) as f64
 }
 
-/// `x / dur`, 0 for a zero duration, at Argus's single precision.
+/// `x / dur`, 0 for a zero duration, computed in single precision as Argus does
+/// (`ra` matches to the last printed digit only this way: 6 / 0.119905 prints
+/// 50.039612, not the double-precision 50.039616).
 fn per_sec(x: f64, dur_s: f64) -> f32 {
     if dur_s > 0.0 {
-        (x / dur_s) as f32
+        x as f32 / dur_s as f32
     } else {
         0.0
     }
@@ -922,11 +973,13 @@ fn push_tcpopt(o: u16, out: &mut String) {
     }
 }
 
-/// `s[N]=text` with non-printable bytes as `.`.
+/// `s[N]=text` with non-printable bytes as `.`: the first 16 bytes, as `ra`
+/// shows by default whatever `-U` captured.
 fn push_user(side: u8, data: &[u8], out: &mut String) -> Kind {
     if data.is_empty() {
         return Kind::Empty;
     }
+    let data = &data[..data.len().min(16)];
     let _ = write!(out, "{}[{}]=", side as char, data.len());
     for &b in data {
         out.push(if (0x20..0x7f).contains(&b) {

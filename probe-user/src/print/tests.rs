@@ -259,6 +259,10 @@ fn icmp_ports_and_mapped_unreachable() {
         &l[18..],
         "  eU         icmp           10.5.5.1.0x0008    ->            8.8.4.4.0xcb02        1         98   URN"
     );
+    // ICMPv4 "ports" stay hexadecimal at every -n level.
+    assert!(line(numeric(2), &r)
+        .contains("   1           10.5.5.1.0x0008    ->            8.8.4.4.0xcb02"));
+    assert_eq!(line(numeric(3), &r), line(utc(), &r));
     r.icmp_mapped = 0;
     assert!(line(utc(), &r).ends_with("8.8.4.4.0xcb02        1         98   ECO"));
 }
@@ -771,6 +775,28 @@ fn rates_loads_and_sizes() {
         line(opts, &r),
         "38872.3* 38872.3*   297.500000   416.000000          529          416"
     );
+    // zeek-wikipedia.pcap record 7 (`-s load:20 sload:20 dload:20 rate:20 srate:20 drate:20`).
+    let mut w = rec(
+        KeyClass::Ipv4,
+        6,
+        v4([141, 142, 220, 118]),
+        48649,
+        v4([208, 80, 152, 118]),
+        80,
+        t(1300475168, 724007),
+        t(1300475168, 843912),
+        dir(4, 797),
+        dir(3, 438),
+    );
+    w.tcp = tcp(tcpstate::SAW_SYN | tcpstate::ESTABLISHED);
+    let opts = with_fields(
+        utc(),
+        &["load:20 sload:20 dload:20 rate:20 srate:20 drate:20"],
+    );
+    assert_eq!(
+        line(opts, &w),
+        "        59380.339844         39898.253906         19482.089844            50.039612            25.019806            16.679871"
+    );
     // UDP 43927: rate is a single-precision float.
     let mut u = mdns4();
     u.ltime_ns = u.stime_ns + 435_000;
@@ -807,14 +833,95 @@ fn user_data_and_macs() {
     r.dmac = [0xff; 6];
     let opts = with_fields(utc(), &["smac dmac suser duser"]);
     assert_eq!(
-        line(opts, &r),
+        line(opts.clone(), &r),
         " 00:24:7e:e0:1d:b5          Broadcast s[16]=GET / HTTP/1.1.."
+    );
+    // At most 16 bytes show, and the count is of those shown.
+    r.suser = b"GET /skins-1.5/monobook".to_vec();
+    r.duser = b"HTTP/1.1 304 Not Modified".to_vec();
+    assert_eq!(
+        line(opts, &r),
+        " 00:24:7e:e0:1d:b5          Broadcast s[16]=GET /skins-1.5/m    d[16]=HTTP/1.1 304 Not"
     );
     let opts = with_fields(utc(), &["suser duser"]);
     assert_eq!(
         printer(opts).header(),
         "        srcUdata                  dstUdata          "
     );
+}
+
+#[test]
+fn per_direction_times_as_argus_defaults() {
+    // zeek-wikipedia.pcap records 5 (ARP, no reply) and 6.
+    let ts = t(1300475167, 961861);
+    let arp = rec(
+        KeyClass::Arp,
+        0,
+        v4([141, 142, 220, 1]),
+        0,
+        v4([141, 142, 220, 26]),
+        0,
+        ts,
+        ts,
+        dir(1, 60),
+        dir(0, 0),
+    );
+    let opts = with_fields(utc(), &["sstime dstime sltime dltime"]);
+    assert_eq!(
+        printer(opts.clone()).header(),
+        "       SrcStartTime        DstStartTime         SrcLastTime         DstLastTime "
+    );
+    assert_eq!(
+        line(opts.clone(), &arp),
+        "   19:06:07.961861    00:00:00.000000    19:06:07.961861    00:00:00.000000"
+    );
+    let mut r = rec(
+        KeyClass::Ipv4,
+        6,
+        v4([141, 142, 220, 118]),
+        35634,
+        v4([208, 80, 152, 2]),
+        80,
+        t(1300475168, 652003),
+        t(1300475168, 713332),
+        dir(2, 595),
+        dir(1, 416),
+    );
+    r.dst.stime_ns = t(1300475168, 700000);
+    r.dst.ltime_ns = t(1300475168, 700000);
+    r.src.stime_ns = r.stime_ns;
+    r.src.ltime_ns = r.ltime_ns;
+    assert_eq!(
+        line(opts.clone(), &r),
+        "   19:06:08.652003    19:06:08.652003    19:06:08.713332    19:06:08.713332"
+    );
+    let p3 = with_fields(
+        PrintOptions {
+            precision: 3,
+            ..utc()
+        },
+        &["sstime stime"],
+    );
+    assert_eq!(
+        printer(p3.clone()).header(),
+        "    SrcStartTime       StartTime "
+    );
+    assert_eq!(line(p3, &r), "   19:06:08.652    19:06:08.652");
+    let sd = with_fields(utc(), &["sdur ddur dur"]);
+    assert_eq!(line(sd.clone(), &r), "  0.061329   0.061329   0.061329");
+    let bidir = PrintOptions {
+        bidir_times: true,
+        ..sd
+    };
+    assert_eq!(line(bidir, &r), "  0.061329   0.000000   0.061329");
+    let bidir = with_fields(
+        PrintOptions {
+            bidir_times: true,
+            ..utc()
+        },
+        &["dstime"],
+    );
+    assert_eq!(line(bidir, &r), "   19:06:08.700000");
 }
 
 #[test]
@@ -859,9 +966,21 @@ fn man_records() {
             bytes: 900,
             ..ManInfo::default()
         }),
-        ..r
+        ..r.clone()
     };
     assert!(line(utc(), &stop).ends_with("       5        900   STP"));
+    // ARGUS.md 1.2: a MAR record in CSV has an empty Dir.
+    let csv = with_fields(
+        PrintOptions {
+            delimiter: Some(','),
+            ..utc()
+        },
+        &["stime dur proto saddr sport dir daddr dport spkts dpkts sbytes dbytes state"],
+    );
+    assert_eq!(
+        line(csv, &r),
+        "22:13:20.027440,0.000000,man,0,0,,0,0,0,0,0,0,STA"
+    );
 }
 
 #[test]
