@@ -1,0 +1,5 @@
+//! Benchmarks: the replay input generator and the replay harness that runs
+//! ocellus, argus and tcpdump on the same capture.
+
+pub mod gen;
+pub mod replay;

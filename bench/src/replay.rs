@@ -1,0 +1,526 @@
+//! The replay benchmark: ocellus, argus and tcpdump read the same capture in one
+//! session; each child's wall time, CPU time and peak RSS are measured with
+//! `wait4` and compared.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    pub pcap: PathBuf,
+    /// Path of the ocellus binary.
+    pub ocellus: PathBuf,
+    /// One ocellus run per value (`--workers N`); empty = one run without the flag.
+    pub workers: Vec<u32>,
+    /// Extra arguments for `ocellus probe`.
+    pub ocellus_args: Vec<String>,
+    pub argus: String,
+    pub tcpdump: String,
+    /// Where the JSON and markdown results go.
+    pub results_dir: PathBuf,
+    /// Runs per tool; the fastest (least wall time) is reported.
+    pub repeat: u32,
+}
+
+/// Measurements of one child process.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Usage {
+    pub wall_s: f64,
+    pub user_s: f64,
+    pub sys_s: f64,
+    /// Peak resident set size in KiB (`ru_maxrss`).
+    pub max_rss_kib: u64,
+    /// Exit code, or 128 + signal.
+    pub exit_code: i32,
+}
+
+impl Usage {
+    pub fn cpu_s(&self) -> f64 {
+        self.user_s + self.sys_s
+    }
+}
+
+/// One tool's run (or why it did not run).
+#[derive(Clone, Debug)]
+pub struct ToolRun {
+    /// `ocellus`, `ocellus --workers 4`, `argus`, `tcpdump`.
+    pub label: String,
+    pub tool: &'static str,
+    pub command: Vec<String>,
+    pub usage: Option<Usage>,
+    pub skipped: Option<String>,
+    pub stderr_tail: String,
+    pub output_bytes: Option<u64>,
+}
+
+impl ToolRun {
+    pub fn ok(&self) -> bool {
+        self.usage.as_ref().is_some_and(|u| u.exit_code == 0)
+    }
+}
+
+/// Errors of the harness.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot read the capture {path}: {source}")]
+    Input { path: PathBuf, source: io::Error },
+    #[error("cannot write results to {path}: {source}")]
+    Results { path: PathBuf, source: io::Error },
+    #[error("cannot create the scratch directory {path}: {source}")]
+    Scratch { path: PathBuf, source: io::Error },
+}
+
+/// Spawns `argv` and waits for it with `wait4`, returning its rusage.
+pub fn measure(argv: &[String]) -> io::Result<(Usage, String)> {
+    let Some((prog, args)) = argv.split_first() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
+    };
+    let stderr_file = tempfile_path("stderr");
+    let stderr = std::fs::File::create(&stderr_file)?;
+    let start = Instant::now();
+    let child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; zeroed is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = loop {
+        // SAFETY: `pid` is our child, not yet reaped (std never waits on a Child
+        // by itself); `status` and `ru` are valid for writes.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if rc == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        break rc;
+    };
+    let wall_s = start.elapsed().as_secs_f64();
+    // The child was reaped by wait4; dropping `Child` neither waits nor kills.
+    drop(child);
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let exit_code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        -1
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let usage = Usage {
+        wall_s,
+        user_s: tv(ru.ru_utime),
+        sys_s: tv(ru.ru_stime),
+        max_rss_kib: u64::try_from(ru.ru_maxrss).unwrap_or(0),
+        exit_code,
+    };
+    let text = std::fs::read(&stderr_file).unwrap_or_default();
+    let _ = std::fs::remove_file(&stderr_file);
+    let text = String::from_utf8_lossy(&text);
+    let tail: String = text
+        .lines()
+        .rev()
+        .take(10)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok((usage, tail))
+}
+
+fn tempfile_path(what: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("ocellus-bench-{}-{n}.{what}", std::process::id()))
+}
+
+/// Finds `name` on PATH (or accepts a path that exists).
+fn find_tool(name: &str) -> Option<PathBuf> {
+    let p = Path::new(name);
+    if p.components().count() > 1 {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(name))
+        .find(|c| c.is_file())
+}
+
+fn run_tool(
+    label: String,
+    tool: &'static str,
+    argv: Vec<String>,
+    out_file: Option<&Path>,
+    repeat: u32,
+) -> ToolRun {
+    let mut best: Option<Usage> = None;
+    let mut tail = String::new();
+    let mut output_bytes = None;
+    for _ in 0..repeat.max(1) {
+        if let Some(f) = out_file {
+            // argus -w appends; every tool starts from no output file.
+            let _ = std::fs::remove_file(f);
+        }
+        eprintln!("Running {label}: {}", argv.join(" "));
+        match measure(&argv) {
+            Ok((u, t)) => {
+                let failed = u.exit_code != 0;
+                tail = t;
+                output_bytes = out_file
+                    .and_then(|f| std::fs::metadata(f).ok())
+                    .map(|m| m.len());
+                if best.as_ref().is_none_or(|b| u.wall_s < b.wall_s) || failed {
+                    best = Some(u);
+                }
+                if failed {
+                    break;
+                }
+            }
+            Err(e) => {
+                return ToolRun {
+                    label,
+                    tool,
+                    command: argv,
+                    usage: None,
+                    skipped: Some(format!("cannot start: {e}")),
+                    stderr_tail: String::new(),
+                    output_bytes: None,
+                };
+            }
+        }
+    }
+    if let Some(f) = out_file {
+        let _ = std::fs::remove_file(f);
+    }
+    ToolRun {
+        label,
+        tool,
+        command: argv,
+        usage: best,
+        skipped: None,
+        stderr_tail: tail,
+        output_bytes,
+    }
+}
+
+fn skipped(label: &str, tool: &'static str, why: String) -> ToolRun {
+    eprintln!("Skipping {label}: {why}");
+    ToolRun {
+        label: label.to_owned(),
+        tool,
+        command: Vec::new(),
+        usage: None,
+        skipped: Some(why),
+        stderr_tail: String::new(),
+        output_bytes: None,
+    }
+}
+
+/// Runs every tool on the capture.
+pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
+    let pcap = opts.pcap.to_string_lossy().into_owned();
+    std::fs::metadata(&opts.pcap).map_err(|source| ReplayError::Input {
+        path: opts.pcap.clone(),
+        source,
+    })?;
+    let scratch = std::env::temp_dir().join(format!("ocellus-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|source| ReplayError::Scratch {
+        path: scratch.clone(),
+        source,
+    })?;
+    let ocr = scratch.join("x.ocr");
+    let argus_out = scratch.join("x.argus");
+    let mut runs = Vec::new();
+
+    if opts.ocellus.is_file() {
+        let worker_sets: Vec<Option<u32>> = if opts.workers.is_empty() {
+            vec![None]
+        } else {
+            opts.workers.iter().copied().map(Some).collect()
+        };
+        for w in worker_sets {
+            let mut argv = vec![
+                opts.ocellus.to_string_lossy().into_owned(),
+                "probe".into(),
+                "-r".into(),
+                pcap.clone(),
+                "-w".into(),
+                ocr.to_string_lossy().into_owned(),
+            ];
+            let label = match w {
+                Some(n) => {
+                    argv.extend(["--workers".into(), n.to_string()]);
+                    format!("ocellus --workers {n}")
+                }
+                None => "ocellus".into(),
+            };
+            argv.extend(opts.ocellus_args.iter().cloned());
+            runs.push(run_tool(label, "ocellus", argv, Some(&ocr), opts.repeat));
+        }
+    } else {
+        runs.push(skipped(
+            "ocellus",
+            "ocellus",
+            format!(
+                "{} does not exist (build it with `cargo build --release -p ocellus`, or pass --ocellus PATH)",
+                opts.ocellus.display()
+            ),
+        ));
+    }
+
+    match find_tool(&opts.argus) {
+        Some(argus) => {
+            let argv = vec![
+                argus.to_string_lossy().into_owned(),
+                "-X".into(),
+                "-r".into(),
+                pcap.clone(),
+                "-w".into(),
+                argus_out.to_string_lossy().into_owned(),
+            ];
+            runs.push(run_tool(
+                "argus".into(),
+                "argus",
+                argv,
+                Some(&argus_out),
+                opts.repeat,
+            ));
+        }
+        None => runs.push(skipped(
+            "argus",
+            "argus",
+            format!("`{}` not found (apt-get install argus-server)", opts.argus),
+        )),
+    }
+
+    match find_tool(&opts.tcpdump) {
+        Some(tcpdump) => {
+            let argv = vec![
+                tcpdump.to_string_lossy().into_owned(),
+                "-r".into(),
+                pcap,
+                "-w".into(),
+                "/dev/null".into(),
+            ];
+            runs.push(run_tool(
+                "tcpdump".into(),
+                "tcpdump",
+                argv,
+                None,
+                opts.repeat,
+            ));
+        }
+        None => runs.push(skipped(
+            "tcpdump",
+            "tcpdump",
+            format!("`{}` not found (apt-get install tcpdump)", opts.tcpdump),
+        )),
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(runs)
+}
+
+fn rate(packets: Option<u64>, secs: f64) -> Option<f64> {
+    match packets {
+        Some(p) if secs > 0.0 => Some(p as f64 / secs),
+        _ => None,
+    }
+}
+
+fn reference<'a>(runs: &'a [ToolRun], tool: &str) -> Option<&'a Usage> {
+    runs.iter()
+        .find(|r| r.tool == tool && r.ok())
+        .and_then(|r| r.usage.as_ref())
+}
+
+/// The results as JSON.
+pub fn results_json(
+    opts: &ReplayOptions,
+    runs: &[ToolRun],
+    packets: Option<u64>,
+    date: &str,
+) -> Value {
+    let argus = reference(runs, "argus");
+    let tcpdump = reference(runs, "tcpdump");
+    let ratio = |num: f64, den: f64| if den > 0.0 { Some(num / den) } else { None };
+    let tools: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            let u = r.usage.as_ref();
+            json!({
+                "label": r.label,
+                "tool": r.tool,
+                "command": r.command,
+                "ok": r.ok(),
+                "skipped": r.skipped,
+                "exit_code": u.map(|u| u.exit_code),
+                "wall_s": u.map(|u| u.wall_s),
+                "user_s": u.map(|u| u.user_s),
+                "sys_s": u.map(|u| u.sys_s),
+                "cpu_s": u.map(Usage::cpu_s),
+                "max_rss_kib": u.map(|u| u.max_rss_kib),
+                "packets_per_s": u.and_then(|u| rate(packets, u.wall_s)),
+                "packets_per_cpu_s": u.and_then(|u| rate(packets, u.cpu_s())),
+                "output_bytes": r.output_bytes,
+                // > 1 means this tool is faster / cheaper than the reference.
+                "speedup_vs_argus": u.zip(argus).and_then(|(u, a)| ratio(a.wall_s, u.wall_s)),
+                "cpu_efficiency_vs_argus": u.zip(argus).and_then(|(u, a)| ratio(a.cpu_s(), u.cpu_s())),
+                "speedup_vs_tcpdump": u.zip(tcpdump).and_then(|(u, t)| ratio(t.wall_s, u.wall_s)),
+                "cpu_efficiency_vs_tcpdump": u.zip(tcpdump).and_then(|(u, t)| ratio(t.cpu_s(), u.cpu_s())),
+                "stderr_tail": if r.ok() { Value::Null } else { Value::from(r.stderr_tail.clone()) },
+            })
+        })
+        .collect();
+    json!({
+        "date": date,
+        "input": {
+            "pcap": opts.pcap,
+            "bytes": std::fs::metadata(&opts.pcap).ok().map(|m| m.len()),
+            "packets": packets,
+        },
+        "host": {
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
+            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_owned()),
+        },
+        "repeat": opts.repeat,
+        "tools": tools,
+    })
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// The results as a markdown table.
+pub fn results_markdown(
+    opts: &ReplayOptions,
+    runs: &[ToolRun],
+    packets: Option<u64>,
+    date: &str,
+) -> String {
+    let argus = reference(runs, "argus");
+    let tcpdump = reference(runs, "tcpdump");
+    let mut md = String::new();
+    let _ = writeln!(md, "# Replay benchmark, {date}\n");
+    let _ = writeln!(
+        md,
+        "Input: `{}` ({} packets). Best of {} run(s) per tool. Ratios > 1 mean faster (wall) or cheaper (CPU) than the reference.\n",
+        opts.pcap.display(),
+        packets.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
+        opts.repeat.max(1)
+    );
+    md.push_str("| tool | wall s | CPU s (user+sys) | peak RSS MiB | Mpkt/s | kpkt per CPU-s | vs argus wall | vs argus CPU | vs tcpdump wall | vs tcpdump CPU |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in runs {
+        let Some(u) = r.usage.as_ref() else {
+            let why = r.skipped.as_deref().unwrap_or("did not run");
+            let _ = writeln!(md, "| {} | skipped: {why} | | | | | | | | |", r.label);
+            continue;
+        };
+        let failed = if u.exit_code == 0 {
+            String::new()
+        } else {
+            format!(" (exit {})", u.exit_code)
+        };
+        let vs = |reference: Option<&Usage>, cpu: bool| {
+            reference.map(|a| {
+                if cpu {
+                    a.cpu_s() / u.cpu_s().max(1e-9)
+                } else {
+                    a.wall_s / u.wall_s.max(1e-9)
+                }
+            })
+        };
+        let _ = writeln!(
+            md,
+            "| {}{failed} | {:.3} | {:.3} | {:.1} | {} | {} | {} | {} | {} | {} |",
+            r.label,
+            u.wall_s,
+            u.cpu_s(),
+            u.max_rss_kib as f64 / 1024.0,
+            fmt_opt(rate(packets, u.wall_s).map(|r| r / 1e6), 3),
+            fmt_opt(rate(packets, u.cpu_s()).map(|r| r / 1e3), 1),
+            fmt_opt(vs(argus, false), 2),
+            fmt_opt(vs(argus, true), 2),
+            fmt_opt(vs(tcpdump, false), 2),
+            fmt_opt(vs(tcpdump, true), 2),
+        );
+    }
+    md
+}
+
+/// Runs the benchmark and writes `replay-<date>.json` and `.md` into the results directory.
+/// Returns the runs and the two paths.
+pub fn replay(opts: &ReplayOptions) -> Result<(Vec<ToolRun>, PathBuf, PathBuf), ReplayError> {
+    let packets =
+        crate::gen::count_pcap_packets(&opts.pcap).map_err(|source| ReplayError::Input {
+            path: opts.pcap.clone(),
+            source,
+        })?;
+    if packets.is_none() {
+        eprintln!(
+            "{} is not a classic pcap; packet rates are left out.",
+            opts.pcap.display()
+        );
+    }
+    let runs = run_all(opts)?;
+    let date = chrono::Local::now().format("%Y-%m-%dT%H%M%S").to_string();
+    std::fs::create_dir_all(&opts.results_dir).map_err(|source| ReplayError::Results {
+        path: opts.results_dir.clone(),
+        source,
+    })?;
+    let json_path = opts.results_dir.join(format!("replay-{date}.json"));
+    let md_path = opts.results_dir.join(format!("replay-{date}.md"));
+    let json = results_json(opts, &runs, packets, &date);
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    std::fs::write(&json_path, text + "\n").map_err(|source| ReplayError::Results {
+        path: json_path.clone(),
+        source,
+    })?;
+    let md = results_markdown(opts, &runs, packets, &date);
+    std::fs::write(&md_path, &md).map_err(|source| ReplayError::Results {
+        path: md_path.clone(),
+        source,
+    })?;
+    print!("{md}");
+    Ok((runs, json_path, md_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measure_reports_cpu_and_rss_of_the_child() {
+        // A shell loop burns a little CPU; its RSS is a few MiB.
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (u, _) = measure(&argv).unwrap();
+        assert_eq!(u.exit_code, 0);
+        assert!(u.cpu_s() > 0.01, "{u:?}");
+        assert!(u.wall_s >= u.user_s * 0.5, "{u:?}");
+        assert!(u.max_rss_kib > 100, "{u:?}");
+        let (u, _) = measure(&["sh".into(), "-c".into(), "exit 3".into()]).unwrap();
+        assert_eq!(u.exit_code, 3);
+        assert!(measure(&["/nonexistent/tool".into()]).is_err());
+    }
+}
