@@ -1,6 +1,10 @@
-//! Test support: crafted captures (frame builder and pcap writer) shared by the integration tests and the benchmarks.
+//! Test support: crafted captures (frame builder and pcap writer), running the
+//! real tools, and the differential comparison with Argus. Shared by the
+//! integration tests and the benchmarks.
 
 pub mod craft;
+pub mod diff;
 pub mod scenarios;
+pub mod tools;
 
 pub use scenarios::{all_scenarios, Scenario};

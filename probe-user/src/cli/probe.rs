@@ -192,17 +192,12 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         None
     };
-    let bytes_ptr: *const MergedReader = &reader;
-    let _ = bytes_ptr;
     let report = {
-        let bar = bar.clone();
-        // The progress callback sees packet counts; the bar shows file bytes.
-        let shared = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let s2 = shared.clone();
+        let cb_bar = bar.clone();
         let r = pipeline::replay(&mut reader, &cfg, out, move |n| {
-            s2.store(n, std::sync::atomic::Ordering::Relaxed);
-            if let Some(b) = &bar {
+            if let Some(b) = &cb_bar {
                 b.set_message(format!("{n} packets"));
+                b.tick();
             }
         });
         if let Some(b) = &bar {

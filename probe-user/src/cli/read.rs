@@ -222,8 +222,26 @@ fn run(a: &ReadArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
 /// Maps `ra`-style options onto the printer's.
 fn print_options(a: &ReadArgs) -> Result<crate::print::PrintOptions, Box<dyn std::error::Error>> {
-    let mut o = crate::print::PrintOptions::default();
-    let _ = a;
+    let mut o = crate::print::PrintOptions {
+        numeric: a.numeric.min(2),
+        delimiter: a.delimiter,
+        epoch_time: a.epoch,
+        state_history: a.history,
+        json: a.json,
+        ..crate::print::PrintOptions::default()
+    };
+    if let Some(l) = a.labels {
+        o.labels = l;
+    }
+    if let Some(p) = a.precision {
+        o.precision = p;
+    }
+    if let Some(m) = a.flags_mode {
+        o.tcp_flags = Some(crate::print::PrintOptions::parse_flag_sides(&m.to_string())?);
+    }
+    if !a.fields.is_empty() {
+        o.set_fields(&a.fields)?;
+    }
     Ok(o)
 }
 

@@ -15,8 +15,8 @@ pub enum FlagSides {
 
 /// `tcpopt` bits beyond `packet::tcpopt`: ECN negotiated by the source / destination
 /// (Argus tcpopt letters 11 and 12, `S` and `D`).
-pub const TCPOPT_SRC_ECN: u16 = 1 << 10;
-pub const TCPOPT_DST_ECN: u16 = 1 << 11;
+pub const TCPOPT_SRC_ECN: u16 = crate::record::tcpopt_ecn::SRC;
+pub const TCPOPT_DST_ECN: u16 = crate::record::tcpopt_ecn::DST;
 
 pub(crate) fn is_tcp(rec: &FlowRecord) -> bool {
     rec.key.class().is_ip() && rec.key.proto == ipproto::TCP

@@ -262,6 +262,6 @@ impl FlowRecord {
 /// ECN bits kept in `TcpPerf::options` beside the `packet::tcpopt` bits
 /// (Argus `tcpopt` letters `S` (src ECN) and `D` (dst ECN)).
 pub mod tcpopt_ecn {
-    pub const SRC: u16 = 1 << 14;
-    pub const DST: u16 = 1 << 15;
+    pub const SRC: u16 = 1 << 10;
+    pub const DST: u16 = 1 << 11;
 }

@@ -1,0 +1,194 @@
+//! The differential test's machinery: run the real Argus and ocellus on one
+//! capture, print both with the same `ra` field list, and compare record by
+//! record.
+
+use crate::tools::{ocellus_bin, output};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// The fields compared: key, direction, state, flags, per-direction packets and
+/// bytes, start and last time.
+pub const FIELDS: &[&str] = &[
+    "stime", "ltime", "proto", "saddr", "sport", "dir", "daddr", "dport", "spkts", "dpkts",
+    "sbytes", "dbytes", "state", "flgs",
+];
+
+/// One printed record, field by field (in `FIELDS` order).
+pub type Row = Vec<String>;
+
+fn print_args(fields: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ["-n", "-u", "-p", "6", "-c", ",", "-L", "-1", "-s"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.extend(fields.iter().map(|s| s.to_string()));
+    v
+}
+
+fn rows(text: &str) -> Vec<Row> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(',').map(|f| f.trim().to_string()).collect())
+        .collect()
+}
+
+/// Argus's records for `cap`, or `Err` with why Argus could not read it.
+pub fn argus_rows(cap: &Path, work: &Path) -> Result<Vec<Row>, String> {
+    let out = work.join("argus.out");
+    let _ = std::fs::remove_file(&out); // argus -w appends
+    let o = output(
+        Command::new("timeout")
+            .arg("120")
+            .arg("/usr/sbin/argus")
+            .arg("-X")
+            .arg("-r")
+            .arg(cap)
+            .arg("-w")
+            .arg(&out),
+    );
+    if !out.exists() {
+        return Err(format!(
+            "argus wrote nothing (status {}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ));
+    }
+    let o = output(
+        Command::new("/usr/bin/ra")
+            .arg("-X")
+            .args(print_args(FIELDS))
+            .arg("-r")
+            .arg(&out),
+    );
+    if !o.status.success() {
+        return Err(format!("ra failed: {}", String::from_utf8_lossy(&o.stderr)));
+    }
+    Ok(rows(&String::from_utf8_lossy(&o.stdout)))
+}
+
+/// ocellus's records for `cap` (probe with `workers`, then read).
+pub fn ocellus_rows(cap: &Path, work: &Path, workers: usize) -> Result<Vec<Row>, String> {
+    let out = work.join("ocellus.ocr");
+    let o = output(
+        Command::new(ocellus_bin())
+            .arg("probe")
+            .arg("-q")
+            .arg("--workers")
+            .arg(workers.to_string())
+            .arg("-r")
+            .arg(cap)
+            .arg("-w")
+            .arg(&out),
+    );
+    if !out.exists() {
+        return Err(format!(
+            "ocellus probe failed (status {}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ));
+    }
+    let o = output(
+        Command::new(ocellus_bin())
+            .arg("read")
+            .args(print_args(FIELDS))
+            .arg("-r")
+            .arg(&out),
+    );
+    if !o.status.success() {
+        return Err(format!(
+            "ocellus read failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(rows(&String::from_utf8_lossy(&o.stdout)))
+}
+
+/// How two record lists compare.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    pub identical: usize,
+    /// Same flow and start time, some other field differs: (argus, ocellus).
+    pub differing: Vec<(Row, Row)>,
+    pub only_argus: Vec<Row>,
+    pub only_ocellus: Vec<Row>,
+}
+
+impl Comparison {
+    pub fn is_clean(&self) -> bool {
+        self.differing.is_empty() && self.only_argus.is_empty() && self.only_ocellus.is_empty()
+    }
+}
+
+/// The identity of a record for matching: start time and the key.
+fn ident(r: &Row) -> (String, String, String, String, String, String) {
+    let g = |i: usize| r.get(i).cloned().unwrap_or_default();
+    (g(0), g(2), g(3), g(4), g(6), g(7))
+}
+
+/// Compares as multisets: identical rows first, then rows with the same
+/// identity, then what is left on either side.
+pub fn compare(argus: &[Row], ocellus: &[Row]) -> Comparison {
+    let mut c = Comparison::default();
+    let mut left: BTreeMap<&Row, usize> = BTreeMap::new();
+    for r in ocellus {
+        *left.entry(r).or_default() += 1;
+    }
+    let mut a_rest = Vec::new();
+    for r in argus {
+        match left.get_mut(r) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                c.identical += 1;
+            }
+            _ => a_rest.push(r.clone()),
+        }
+    }
+    let mut o_rest: Vec<Row> = Vec::new();
+    for (r, n) in left {
+        for _ in 0..n {
+            o_rest.push(r.clone());
+        }
+    }
+    for a in a_rest {
+        if let Some(i) = o_rest.iter().position(|o| ident(o) == ident(&a)) {
+            let o = o_rest.swap_remove(i);
+            c.differing.push((a, o));
+        } else {
+            c.only_argus.push(a);
+        }
+    }
+    c.only_ocellus = o_rest;
+    c
+}
+
+/// A readable account of the differences (at most `max` lines of each kind).
+pub fn describe(c: &Comparison, max: usize) -> String {
+    let mut s = String::new();
+    let hdr = FIELDS.join(",");
+    for (a, o) in c.differing.iter().take(max) {
+        let fields: Vec<String> = FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| a.get(*i) != o.get(*i))
+            .map(|(i, f)| {
+                format!(
+                    "{f}: argus '{}' ocellus '{}'",
+                    a.get(i).map(String::as_str).unwrap_or(""),
+                    o.get(i).map(String::as_str).unwrap_or("")
+                )
+            })
+            .collect();
+        s += &format!("  differs  {}  [{}]\n", a.join(","), fields.join("; "));
+    }
+    for a in c.only_argus.iter().take(max) {
+        s += &format!("  argus    {}\n", a.join(","));
+    }
+    for o in c.only_ocellus.iter().take(max) {
+        s += &format!("  ocellus  {}\n", o.join(","));
+    }
+    if s.is_empty() {
+        s = format!("  (no differences; fields {hdr})\n");
+    }
+    s
+}
