@@ -27,10 +27,44 @@ fn print_args(fields: &[&str]) -> Vec<String> {
 }
 
 fn rows(text: &str) -> Vec<Row> {
+    let flgs = FIELDS.iter().position(|f| *f == "flgs");
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split(',').map(|f| f.trim().to_string()).collect())
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                // Flag letters are positional: keep their leading blanks.
+                .map(|(i, f)| {
+                    if Some(i) == flgs {
+                        f.trim_end().to_string()
+                    } else {
+                        f.trim().to_string()
+                    }
+                })
+                .collect()
+        })
         .collect()
+}
+
+/// Argus guesses RTP, RTCP and UDT from UDP payloads (and misfires); ocellus
+/// reports what the headers say. The guessed protocol, and the loss letter it
+/// brings, are put back to plain UDP before comparing.
+fn unguess(mut r: Row) -> Row {
+    let proto = FIELDS.iter().position(|f| *f == "proto").unwrap_or(2);
+    if matches!(
+        r.get(proto).map(String::as_str),
+        Some("rtp" | "rtcp" | "udt")
+    ) {
+        r[proto] = "udp".into();
+        if let Some(i) = FIELDS.iter().position(|f| *f == "flgs") {
+            let mut chars: Vec<char> = r[i].chars().collect();
+            if chars.len() > 3 {
+                chars[3] = ' ';
+            }
+            r[i] = chars.into_iter().collect::<String>().trim_end().to_string();
+        }
+    }
+    r
 }
 
 /// Argus's records for `cap`, or `Err` with why Argus could not read it.
@@ -64,7 +98,10 @@ pub fn argus_rows(cap: &Path, work: &Path) -> Result<Vec<Row>, String> {
     if !o.status.success() {
         return Err(format!("ra failed: {}", String::from_utf8_lossy(&o.stderr)));
     }
-    Ok(rows(&String::from_utf8_lossy(&o.stdout)))
+    Ok(rows(&String::from_utf8_lossy(&o.stdout))
+        .into_iter()
+        .map(unguess)
+        .collect())
 }
 
 /// ocellus's records for `cap` (probe with `workers`, then read).

@@ -24,6 +24,22 @@ const ICMP6_UNREACH: u8 = 1;
 const ICMP6_ECHO: u8 = 128;
 const ICMP6_ECHO_REPLY: u8 = 129;
 
+/// The request type of an ICMP request/reply pair (echo, timestamp,
+/// information, mask; ICMPv6 echo, router and neighbour discovery), or the type
+/// itself.
+pub fn icmp_request_type(v6: bool, t: u8) -> u8 {
+    match (v6, t) {
+        (false, ICMP_ECHO_REPLY) => ICMP_ECHO,
+        (false, 14) => 13,
+        (false, 16) => 15,
+        (false, 18) => 17,
+        (true, ICMP6_ECHO_REPLY) => ICMP6_ECHO,
+        (true, 134) => 133,
+        (true, 136) => 135,
+        _ => t,
+    }
+}
+
 /// Whether an ICMP(v6) type is an error that quotes another flow.
 pub fn icmp_is_error(v6: bool, icmp_type: u8) -> bool {
     if v6 {
@@ -68,24 +84,30 @@ pub fn packet_key(p: &PacketInfo) -> Option<FlowKey> {
                     }
                 }
                 ipproto::ICMP | ipproto::ICMPV6 if p.has_l4 => {
-                    let (echo, reply) = if v6 {
-                        (ICMP6_ECHO, ICMP6_ECHO_REPLY)
-                    } else {
-                        (ICMP_ECHO, ICMP_ECHO_REPLY)
-                    };
-                    let t = p.icmp_type;
-                    if t == echo || t == reply {
-                        // Requests and replies meet in one flow keyed on the request type.
-                        k.sport = echo as u16;
-                        k.dport = p.icmp_id;
+                    // Requests and replies meet in one flow keyed (and
+                    // reported, as Argus does) on the request type.
+                    let t = icmp_request_type(v6, p.icmp_type);
+                    let echo = if v6 { ICMP6_ECHO } else { ICMP_ECHO };
+                    if t == echo {
+                        // ICMPv4 pings are one flow each (id and sequence);
+                        // ICMPv6 echo is one flow per address pair.
+                        k.sport = (echo as u16) << 8;
                         if !v6 {
+                            k.dport = p.icmp_id;
                             k.aux = p.icmp_seq as u32 + 1;
                         }
                     } else {
-                        k.sport = (p.icmp_code as u16) << 8 | t as u16;
+                        k.sport = (t as u16) << 8 | p.icmp_code as u16;
                         let unreach = if v6 { ICMP6_UNREACH } else { ICMP_UNREACH };
                         if t == unreach && p.quoted.valid {
-                            k.dport = p.quoted.dport;
+                            // Port unreachable: the quoted destination port;
+                            // other codes: the top of the quoted destination address.
+                            let port_code = if v6 { 4 } else { 3 };
+                            k.dport = if p.icmp_code == port_code {
+                                p.quoted.dport
+                            } else {
+                                u16::from_be_bytes([p.quoted.dst[0], p.quoted.dst[1]])
+                            };
                         }
                     }
                 }
@@ -173,6 +195,22 @@ pub fn quoted_key(p: &PacketInfo) -> Option<FlowKey> {
     if matches!(q.proto, ipproto::TCP | ipproto::UDP | ipproto::SCTP) {
         k.sport = q.sport;
         k.dport = q.dport;
+        if let Some(txid) = q.dns_txid {
+            k.aux = txid as u32 + 1;
+        }
+    } else if matches!(q.proto, ipproto::ICMP | ipproto::ICMPV6) {
+        // The quoted ICMP message's own flow, keyed as `packet_key` keys it.
+        let t = icmp_request_type(q.v6, (q.sport >> 8) as u8);
+        let echo = if q.v6 { ICMP6_ECHO } else { ICMP_ECHO };
+        if t == echo {
+            k.sport = (echo as u16) << 8;
+            if !q.v6 {
+                k.dport = q.dport;
+                k.aux = q.seq as u32 + 1;
+            }
+        } else {
+            k.sport = (t as u16) << 8 | (q.sport & 0xff);
+        }
     }
     Some(k)
 }

@@ -64,6 +64,8 @@ impl Timeouts {
                 ipproto::IGMP => self.igmp_s,
                 _ => self.other_s,
             },
+            // An ARP exchange ends with its report: the next request is a new flow.
+            ocellus_common::KeyClass::Arp | ocellus_common::KeyClass::Rarp if !f.pending() => 0,
             ocellus_common::KeyClass::Arp | ocellus_common::KeyClass::Rarp => self.arp_s,
             _ => self.other_s,
         };
@@ -210,6 +212,10 @@ impl Shard {
                 let letter = key::icmp_map_letter(p.net == Net::Ipv6, p.icmp_type);
                 if let Some(f) = self.flows.find_mut(h64(qc.sym_hash()), |f| f.key == qc) {
                     f.rec.icmp_mapped = letter;
+                    // The error is news of this flow: its record lasts until then.
+                    if f.pending() {
+                        f.rec.ltime_ns = f.rec.ltime_ns.max(ts);
+                    }
                     self.stats.icmp_mapped += 1;
                 }
             }
@@ -246,7 +252,8 @@ impl Shard {
         let from_src = flow.from_src(swapped);
         flow.update(p, from_src, payload, cfg);
         self.stats.flows_created += 1;
-        self.flows.insert_unique(h64(hash), flow, |f| h64(f.key.sym_hash()));
+        self.flows
+            .insert_unique(h64(hash), flow, |f| h64(f.key.sym_hash()));
         self.register_fragment(p, &ckey, hash, ts, cfg);
     }
 

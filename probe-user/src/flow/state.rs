@@ -57,6 +57,8 @@ pub struct Flow {
     pub first: bool,
     pub tcp: TcpTrack,
     pub is_tcp: bool,
+    /// The pending record's `dmac` came from a packet of the destination side.
+    pub dst_mac_seen: bool,
 }
 
 /// Sequence-space comparison (RFC 1982).
@@ -76,15 +78,19 @@ impl Flow {
             && p.has_l4
             && p.tcp.flags & (tcpflag::SYN | tcpflag::ACK) == (tcpflag::SYN | tcpflag::ACK);
         let sender_is_src = !synack;
-        let mut out_key = if sender_is_src { *pkey } else { pkey.reversed() };
-        if p.is_ip() && matches!(p.proto, ipproto::ICMP | ipproto::ICMPV6) && p.has_l4 {
-            // Records show the type the initiator actually sent (echo reply alone prints ECR).
-            out_key.sport = (out_key.sport & 0xff00) | p.icmp_type as u16;
-        }
+        let out_key = if sender_is_src {
+            *pkey
+        } else {
+            pkey.reversed()
+        };
         let orient_swapped = if sender_is_src { swapped } else { !swapped };
         let rec = FlowRecord {
             key: out_key,
-            tcp: if is_tcp { Some(TcpPerf::default()) } else { None },
+            tcp: if is_tcp {
+                Some(TcpPerf::default())
+            } else {
+                None
+            },
             ..Default::default()
         };
         let mut tcp = TcpTrack {
@@ -104,6 +110,7 @@ impl Flow {
             first: true,
             tcp,
             is_tcp,
+            dst_mac_seen: false,
         }
     }
 
@@ -190,16 +197,26 @@ impl Flow {
         }
 
         if p.has_mac {
-            let (smac, dmac) = if from_src {
-                (p.src_mac, p.dst_mac)
-            } else {
-                (p.dst_mac, p.src_mac)
-            };
+            // Each side's MAC is the one its own packets come from; a side that
+            // changes MAC means several paths (Argus flgs `M`).
             if rec.flags & flag::HAS_MAC == 0 {
                 rec.flags |= flag::HAS_MAC;
-                rec.smac = smac;
-                rec.dmac = dmac;
-            } else if rec.smac != smac || rec.dmac != dmac {
+                if from_src {
+                    rec.smac = p.src_mac;
+                    rec.dmac = p.dst_mac;
+                } else {
+                    rec.smac = p.dst_mac;
+                    rec.dmac = p.src_mac;
+                }
+                self.dst_mac_seen = !from_src;
+            } else if from_src {
+                if rec.smac != p.src_mac {
+                    rec.flags |= flag::MULTIPATH;
+                }
+            } else if !self.dst_mac_seen {
+                rec.dmac = p.src_mac;
+                self.dst_mac_seen = true;
+            } else if rec.dmac != p.src_mac {
                 rec.flags |= flag::MULTIPATH;
             }
         }
@@ -299,7 +316,7 @@ impl Flow {
             }
         } else if ack
             && from_src
-            && t.state & tcpstate::SAW_SYNACK != 0
+            && t.state & (tcpstate::SAW_SYNACK | tcpstate::SAW_SYN) != 0
             && t.state & tcpstate::ESTABLISHED == 0
         {
             t.state |= tcpstate::ESTABLISHED;
@@ -307,7 +324,7 @@ impl Flow {
             if t.synack_ns != 0 {
                 t.ackdat_us = (ts.saturating_sub(t.synack_ns) / 1000) as u32;
             }
-            if t.state & tcpstate::SAW_SYN == 0 {
+            if t.state & tcpstate::SAW_SYN == 0 && t.state & tcpstate::SAW_SYNACK != 0 {
                 // First seen on a SYN-ACK, then its ACK: Argus reports this as a
                 // close without FIN (state CLO).
                 t.state |= tcpstate::CLOSED;
@@ -315,6 +332,11 @@ impl Flow {
         }
 
         // Sequence space: retransmissions, gaps.
+        let peer_seen = if from_src {
+            self.rec.dst.pkts > 0 || t.have_dst_seq
+        } else {
+            self.rec.src.pkts > 0 || t.have_src_seq
+        };
         if !syn {
             let len = p.app_len;
             let end = seq
@@ -331,9 +353,12 @@ impl Flow {
                 // other side's is its first seq (as Argus reports them).
                 *base = if from_src { seq.wrapping_sub(1) } else { seq };
                 *next = end;
-            } else if len > 0 || fl & tcpflag::FIN != 0 {
+            } else if len > 0 {
+                // Only segments that carry data count as retransmissions:
+                // repeated FINs and keep-alive probes do not, nor does anything
+                // while the other side has not been heard (as in Argus).
                 if seq_lt(seq, *next) {
-                    if !seq_lt(*next, end) {
+                    if !seq_lt(*next, end) && peer_seen {
                         if from_src {
                             perf.src_retrans += 1;
                             t.state |= tcpstate::SRC_PKTS_RETRANS;
@@ -433,6 +458,10 @@ impl Flow {
         };
         std::mem::swap(&mut rec, &mut self.rec);
         rec.kind = crate::record::RecordKind::Flow;
+        // Argus starts a record at its source's first packet when it has one.
+        if rec.src.pkts > 0 {
+            rec.stime_ns = rec.src.stime_ns;
+        }
         rec.cause = if self.first && cause == Cause::Status {
             Cause::Start
         } else {
@@ -464,6 +493,7 @@ impl Flow {
             | tcpstate::DST_WINSHUT
             | tcpstate::SAW_SYN_SENT);
         self.first = false;
+        self.dst_mac_seen = false;
         self.rec_start_ns = 0;
         self.idle_base_ns = due_ns;
         let _ = rec.stime_ns;

@@ -161,8 +161,13 @@ pub struct Quoted {
     pub src: [u8; 16],
     pub dst: [u8; 16],
     pub proto: u8,
+    /// Ports (TCP/UDP/SCTP); for a quoted ICMP message, type << 8 | code and the echo id.
     pub sport: u16,
     pub dport: u16,
+    /// For a quoted ICMP echo: its sequence number.
+    pub seq: u16,
+    /// For a quoted IPv4 UDP packet to or from port 53: the DNS transaction id.
+    pub dns_txid: Option<u16>,
 }
 
 /// IPv4/IPv6 fragment information.

@@ -153,6 +153,16 @@ pub fn parse(link: LinkType, data: &[u8], wire_len: u32, ts_ns: u64, out: &mut P
         104 => cisco_hdlc(data, out),
         _ => out.malformed = Malformed::UnknownLinkType,
     }
+    // Argus counts the bytes of a frame from its Ethernet header, or from the
+    // network header where the link has no Ethernet header: the pseudo-headers
+    // of cooked and loopback captures are not part of the frame on the wire.
+    let pseudo = match link.0 {
+        113 => 16,
+        276 => 20,
+        0 | 108 => 4,
+        _ => 0,
+    };
+    out.wire_len = out.wire_len.saturating_sub(pseudo);
 }
 
 // ---------------------------------------------------------------------------
@@ -357,7 +367,8 @@ fn sll(d: &[u8], out: &mut PacketInfo) {
         out.malformed = Malformed::TruncatedLink;
         return;
     };
-    out.encaps |= encaps::SLL;
+    // Argus marks cooked captures as Ethernet and SLL (flgs '*').
+    out.encaps |= encaps::SLL | encaps::ETHER;
     sll_common(d, 16, hatype, alen, addr, proto, out);
 }
 
@@ -370,7 +381,7 @@ fn sll2(d: &[u8], out: &mut PacketInfo) {
         out.malformed = Malformed::TruncatedLink;
         return;
     };
-    out.encaps |= encaps::SLL;
+    out.encaps |= encaps::SLL | encaps::ETHER;
     sll_common(d, 20, hatype, u16::from(alen), addr, proto, out);
 }
 
@@ -1021,6 +1032,16 @@ fn quoted(d: &[u8], off: usize) -> Quoted {
             if let (Some(s), Some(t)) = (be16(d, l4), be16(d, l4 + 2)) {
                 q.sport = s;
                 q.dport = t;
+                if proto == ip_proto::UDP && !q.v6 && (s == DNS_PORT || t == DNS_PORT) {
+                    q.dns_txid = be16(d, l4 + 8);
+                }
+            }
+        } else if matches!(proto, ip_proto::ICMP | ip_proto::ICMPV6) {
+            if let (Some(tc), Some(id), Some(seq)) = (be16(d, l4), be16(d, l4 + 4), be16(d, l4 + 6))
+            {
+                q.sport = tc;
+                q.dport = id;
+                q.seq = seq;
             }
         }
     }

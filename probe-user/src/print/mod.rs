@@ -390,8 +390,11 @@ impl Printer {
             value.clear();
             self.field_value(rec, c.field, &mut value);
             if c.field == Field::Dir && !value.is_empty() {
-                // ra 3.0.8.2 still pads Dir with a delimiter.
+                // ra 3.0.8.2 still pads Dir with a delimiter (but drops
+                // the trailing blank of `<- `).
                 pad_cut(line, &value, self.width(c), Align::Right);
+                let kept = line.trim_end_matches(' ').len();
+                line.truncate(kept);
             } else if c.field == Field::Flgs {
                 // The indicator string is 10 characters; the column shows 9.
                 line.push_str(&value);
@@ -806,9 +809,14 @@ impl Printer {
                     }
                 }
                 ipproto::ICMP | ipproto::ICMPV6 => {
-                    // sport: the type; dport: the echo id as Argus prints it, byte-swapped.
+                    // sport: type and code, dport: the echo id, both as Argus
+                    // prints them (the header's bytes read little-endian).
                     let v = if src {
-                        k.sport >> 8
+                        if numeric && k.proto == ipproto::ICMPV6 {
+                            k.sport >> 8
+                        } else {
+                            k.sport.swap_bytes()
+                        }
                     } else {
                         k.dport.swap_bytes()
                     };
