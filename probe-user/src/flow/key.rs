@@ -116,14 +116,30 @@ pub fn packet_key(p: &PacketInfo) -> Option<FlowKey> {
             }
         }
         Net::Arp | Net::Rarp => {
+            // Keyed from the requester's side: a reply comes from the flow's dst.
+            let (s_ip, d_ip, s_mac, d_mac) = if arp_reply(p) {
+                (
+                    p.arp.target_ip,
+                    p.arp.sender_ip,
+                    p.arp.target_mac,
+                    p.arp.sender_mac,
+                )
+            } else {
+                (
+                    p.arp.sender_ip,
+                    p.arp.target_ip,
+                    p.arp.sender_mac,
+                    p.arp.target_mac,
+                )
+            };
             if p.net == Net::Arp && p.arp.valid {
                 k.class = KeyClass::Arp as u8;
-                k.src[..4].copy_from_slice(&p.arp.sender_ip);
-                k.dst[..4].copy_from_slice(&p.arp.target_ip);
+                k.src[..4].copy_from_slice(&s_ip);
+                k.dst[..4].copy_from_slice(&d_ip);
             } else if p.arp.valid {
                 k.class = KeyClass::Rarp as u8;
-                k.src[..6].copy_from_slice(&p.arp.sender_mac);
-                k.dst[..6].copy_from_slice(&p.arp.target_mac);
+                k.src[..6].copy_from_slice(&s_mac);
+                k.dst[..6].copy_from_slice(&d_mac);
             } else {
                 k.class = KeyClass::Ether as u8;
                 k.src[..6].copy_from_slice(&p.src_mac);
@@ -146,6 +162,11 @@ pub fn packet_key(p: &PacketInfo) -> Option<FlowKey> {
         }
     }
     Some(k)
+}
+
+/// An ARP or RARP reply: its sender is the flow's destination.
+pub fn arp_reply(p: &PacketInfo) -> bool {
+    matches!(p.net, Net::Arp | Net::Rarp) && p.arp.valid && matches!(p.arp.op, 2 | 4)
 }
 
 /// The key a fragment after the first is filed under until it is matched.

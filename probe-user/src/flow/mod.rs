@@ -221,6 +221,9 @@ impl Shard {
             }
         }
 
+        // A key built from the requester's side for a reply (ARP).
+        let reply = key::arp_reply(p);
+
         // Find the flow, reporting or retiring it first if its time has come.
         let mut expired = false;
         {
@@ -235,7 +238,7 @@ impl Shard {
                     out.push(Emitted { due_ns: due, rec });
                 }
                 if f.pending() || ts < f.expire_ns(cfg) {
-                    let from_src = f.from_src(swapped);
+                    let from_src = f.from_src(swapped) != reply;
                     f.update(p, from_src, payload, cfg);
                     self.register_fragment(p, &ckey, hash, ts, cfg);
                     return;
@@ -249,7 +252,7 @@ impl Shard {
             }
         }
         let mut flow = Flow::new(p, &pkey, ckey, swapped);
-        let from_src = flow.from_src(swapped);
+        let from_src = flow.from_src(swapped) != reply;
         flow.update(p, from_src, payload, cfg);
         self.stats.flows_created += 1;
         self.flows

@@ -84,20 +84,85 @@ pub struct ReplayReport {
     pub last_ts_ns: u64,
 }
 
-struct Item {
-    info: PacketInfo,
-    key: FlowKey,
-    shard: u32,
-    pay_off: u32,
-    pay_len: u32,
+/// A parsed packet waiting in a batch.
+pub(crate) struct Item {
+    pub(crate) info: PacketInfo,
+    pub(crate) key: FlowKey,
+    pub(crate) shard: u32,
+    pub(crate) pay_off: u32,
+    pub(crate) pay_len: u32,
 }
 
-struct Batch {
-    items: Vec<Item>,
-    payload: Vec<u8>,
-    now_ns: u64,
-    tick: bool,
-    eof: bool,
+/// A batch of parsed packets, recycled between the reader and a worker.
+pub(crate) struct Batch {
+    pub(crate) items: Vec<Item>,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) now_ns: u64,
+    pub(crate) tick: bool,
+    pub(crate) eof: bool,
+}
+
+/// Applies batches to the table: groups a batch by shard (a counting sort that
+/// keeps capture order within a shard) and takes each shard's lock once.
+/// Its scratch space is reused, so applying allocates nothing.
+pub(crate) struct BatchApplier {
+    counts: Vec<u32>,
+    pos: Vec<u32>,
+    order: Vec<u32>,
+}
+
+impl BatchApplier {
+    pub(crate) fn new(nshards: usize) -> BatchApplier {
+        BatchApplier {
+            counts: vec![0; nshards + 1],
+            pos: vec![0; nshards + 1],
+            order: Vec::new(),
+        }
+    }
+
+    pub(crate) fn apply(
+        &mut self,
+        table: &FlowTable,
+        items: &[Item],
+        payload: &[u8],
+        cfg: &EngineConfig,
+        records: &mut Vec<Emitted>,
+    ) {
+        if items.is_empty() {
+            return;
+        }
+        let counts = &mut self.counts;
+        counts.iter_mut().for_each(|c| *c = 0);
+        for it in items {
+            counts[it.shard as usize + 1] += 1;
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        self.order.clear();
+        self.order.resize(items.len(), 0);
+        self.pos.copy_from_slice(counts);
+        for (i, it) in items.iter().enumerate() {
+            let s = it.shard as usize;
+            self.order[self.pos[s] as usize] = i as u32;
+            self.pos[s] += 1;
+        }
+        let mut i = 0;
+        while i < self.order.len() {
+            let s = items[self.order[i] as usize].shard as usize;
+            let end = counts[s + 1] as usize;
+            let mut shard = table.lock(s);
+            for &ix in &self.order[i..end] {
+                let it = &items[ix as usize];
+                let start = (it.pay_off as usize).min(payload.len());
+                let stop = (start + it.pay_len as usize).min(payload.len());
+                shard.apply(&it.info, &it.key, &payload[start..stop], cfg);
+            }
+            records.append(&mut shard.out);
+            drop(shard);
+            i = end;
+        }
+    }
 }
 
 impl Batch {
@@ -118,11 +183,13 @@ impl Batch {
     }
 }
 
-struct WorkerOut {
-    worker: usize,
-    watermark_ns: u64,
-    records: Vec<Emitted>,
-    done: Option<EngineStats>,
+/// What a worker hands the writer: records, and the packet time up to which
+/// it has reported everything due.
+pub(crate) struct WorkerOut {
+    pub(crate) worker: usize,
+    pub(crate) watermark_ns: u64,
+    pub(crate) records: Vec<Emitted>,
+    pub(crate) done: Option<EngineStats>,
 }
 
 /// Total order of emitted records: due time, then start, then key.
@@ -356,7 +423,7 @@ fn read_loop<S: PacketSource>(
             }
             next_tick = now.saturating_add(scan_ns);
         }
-        if n % 65536 == 0 {
+        if n.is_multiple_of(65536) {
             progress(n);
         }
     }
@@ -386,43 +453,11 @@ fn worker_loop(
 ) -> Result<EngineStats, PipelineError> {
     let nshards = table.shard_count();
     let my_shards: Vec<usize> = (0..nshards).filter(|s| s % workers == me).collect();
-    // Counting sort scratch: items grouped by shard, order kept within a shard.
-    let mut counts = vec![0u32; nshards + 1];
-    let mut order: Vec<u32> = Vec::new();
+    let mut applier = BatchApplier::new(nshards);
     let mut records: Vec<Emitted> = Vec::new();
     let mut watermark = 0u64;
     while let Ok(mut b) = rx.recv() {
-        if !b.items.is_empty() {
-            counts.iter_mut().for_each(|c| *c = 0);
-            for it in &b.items {
-                counts[it.shard as usize + 1] += 1;
-            }
-            for i in 1..counts.len() {
-                counts[i] += counts[i - 1];
-            }
-            order.clear();
-            order.resize(b.items.len(), 0);
-            let mut pos = counts.clone();
-            for (i, it) in b.items.iter().enumerate() {
-                let s = it.shard as usize;
-                order[pos[s] as usize] = i as u32;
-                pos[s] += 1;
-            }
-            let mut i = 0;
-            while i < order.len() {
-                let s = b.items[order[i] as usize].shard as usize;
-                let end = counts[s + 1] as usize;
-                let mut shard = table.lock(s);
-                for &ix in &order[i..end] {
-                    let it = &b.items[ix as usize];
-                    let pay = &b.payload[it.pay_off as usize..(it.pay_off + it.pay_len) as usize];
-                    shard.apply(&it.info, &it.key, pay, cfg);
-                }
-                records.append(&mut shard.out);
-                drop(shard);
-                i = end;
-            }
-        }
+        applier.apply(table, &b.items, &b.payload, cfg, &mut records);
         if b.tick || b.eof {
             for &s in &my_shards {
                 let mut shard = table.lock(s);
@@ -469,7 +504,7 @@ fn worker_loop(
     Ok(EngineStats::default())
 }
 
-fn writer_loop(
+pub(crate) fn writer_loop(
     workers: usize,
     rx: Receiver<WorkerOut>,
     mut out: Box<dyn RecordOut>,

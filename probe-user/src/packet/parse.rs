@@ -335,18 +335,15 @@ fn arp(d: &[u8], off: usize, net: Net, out: &mut PacketInfo) -> bool {
     };
     let [h0, h1, p0, p1, hlen, plen, o0, o1] = fixed;
     out.arp.op = u16::from_be_bytes([o0, o1]);
-    let ether_ipv4 = u16::from_be_bytes([h0, h1]) == 1
-        && u16::from_be_bytes([p0, p1]) == ether_type::IPV4
-        && hlen == 6
-        && plen == 4;
-    if !ether_ipv4 {
-        return false;
-    }
+    // Addresses sit where the header's own lengths put them (Argus reads
+    // them so even when the lengths are not Ethernet/IPv4's 6 and 4).
+    let _ = (h0, h1, p0, p1);
+    let (hl, pl) = (usize::from(hlen), usize::from(plen));
     let (Some(sm), Some(si), Some(tm), Some(ti)) = (
         bytes::<6>(d, off + 8),
-        bytes::<4>(d, off + 14),
-        bytes::<6>(d, off + 18),
-        bytes::<4>(d, off + 24),
+        bytes::<4>(d, off + 8 + hl),
+        bytes::<6>(d, off + 8 + hl + pl),
+        bytes::<4>(d, off + 8 + 2 * hl + pl),
     ) else {
         out.malformed = Malformed::TruncatedLink;
         return false;
