@@ -4,6 +4,7 @@
 //! by what they do:
 //! - [`capture`]: packet sources (pcap/pcapng files, later live capture)
 //! - [`packet`]: the one parser, link layer to L4
+//! - [`filter`]: the Argus filter language (`ra - "tcp and port 80"`)
 //! - [`flow`]: the flow engine (pinned workers, sharded tables, Argus flow model)
 //! - [`record`]: flow records and their binary encoding
 //! - [`ring`]: record files, ring directories of mapped segments, streams
@@ -12,6 +13,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod filter;
 pub mod flow;
 pub mod packet;
 pub mod print;

@@ -229,3 +229,98 @@ pub fn describe(c: &Comparison, max: usize) -> String {
     }
     s
 }
+
+/// The fields the filter differential test prints: the key, plus every field
+/// the filters look at, so that "identical without a filter" means identical in
+/// what a filter can see.
+pub const FILTER_FIELDS: &[&str] = &[
+    "stime", "ltime", "proto", "saddr", "sport", "dir", "daddr", "dport", "spkts", "dpkts",
+    "sbytes", "dbytes", "state", "flgs", "sttl", "dttl", "stos", "dtos",
+];
+
+/// Runs `argus -X` on `cap`, writing `out` (removed first: argus appends).
+pub fn argus_file(cap: &Path, out: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_file(out);
+    let o = output(
+        Command::new("timeout")
+            .arg("120")
+            .arg("/usr/sbin/argus")
+            .arg("-X")
+            .arg("-r")
+            .arg(cap)
+            .arg("-w")
+            .arg(out),
+    );
+    if out.exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "argus wrote nothing (status {}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))
+    }
+}
+
+/// Runs `ocellus probe` on `cap`, writing `out`.
+pub fn ocellus_file(cap: &Path, out: &Path, workers: usize) -> Result<(), String> {
+    let _ = std::fs::remove_file(out);
+    let o = output(
+        Command::new(ocellus_bin())
+            .arg("probe")
+            .arg("-q")
+            .arg("--workers")
+            .arg(workers.to_string())
+            .arg("-r")
+            .arg(cap)
+            .arg("-w")
+            .arg(out),
+    );
+    if out.exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ocellus probe failed (status {}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))
+    }
+}
+
+/// `ra -X` on an argus file with `fields` and a filter (several words, after `-`;
+/// none for no filter).
+pub fn ra_filtered_rows(file: &Path, fields: &[&str], filter: &[&str]) -> Result<Vec<Row>, String> {
+    let mut cmd = Command::new("/usr/bin/ra");
+    cmd.arg("-X").args(print_args(fields)).arg("-r").arg(file);
+    if !filter.is_empty() {
+        cmd.arg("-").args(filter);
+    }
+    let o = output(&mut cmd);
+    let err = String::from_utf8_lossy(&o.stderr);
+    if err.contains("syntax error") {
+        return Err(format!("ra refused the filter {filter:?}: {}", err.trim()));
+    }
+    Ok(rows(&String::from_utf8_lossy(&o.stdout)))
+}
+
+/// `ocellus read` on a record file with `fields` and a filter, as [`ra_filtered_rows`].
+pub fn ocellus_filtered_rows(
+    file: &Path,
+    fields: &[&str],
+    filter: &[&str],
+) -> Result<Vec<Row>, String> {
+    let mut cmd = Command::new(ocellus_bin());
+    cmd.arg("read").args(print_args(fields)).arg("-r").arg(file);
+    if !filter.is_empty() {
+        cmd.arg("-").args(filter);
+    }
+    let o = output(&mut cmd);
+    if !o.status.success() {
+        return Err(format!(
+            "ocellus read {filter:?} failed (status {}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ));
+    }
+    Ok(rows(&String::from_utf8_lossy(&o.stdout)))
+}

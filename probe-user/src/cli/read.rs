@@ -1,6 +1,7 @@
 //! `ocellus read`: print flow records (Argus's `ra`), with `ra`'s option syntax.
 
 use super::EXIT_USAGE;
+use crate::filter::Filter;
 use crate::record::FlowRecord;
 use crate::ring;
 use std::io::Write;
@@ -27,6 +28,23 @@ Usage: ocellus read -r PATH... [OPTIONS] [- FILTER]
   -M man        print the probe's management (start/stop) records too
   --json        one JSON object per record
   -h, --help    this help
+
+Filter (after a lone - or --, as in ra), e.g. - 'tcp and dst port 80':
+  combine with and/&&, or/||, not/!, parentheses; and/or have equal precedence,
+  left to right. A bare value re-uses the last qualifier: host a and b; port 80 or 443.
+  Direction: src, dst, src or dst (default), src and dst.
+  tcp udp icmp igmp arp rarp ip ipv4 ipv6 man    ip proto N|NAME    ether proto N
+  /etc/protocols names: esp sctp gre ipv6-icmp (icmp6) ...
+  [dir] host ADDR       [dir] net ADDR/LEN | ADDR mask MASK     (IPv4 or IPv6)
+  [tcp|udp] [dir] port P   number, /etc/services name, or range 53-215
+  ether [dir] host MAC   ether multicast|broadcast   [ip] multicast   [ip] broadcast
+  [dir] vid N   [dir] vpri N   mpls   [dir] mid LABEL   srcid N
+  [dir] pkts|bytes|appbytes|ttl|tos|loss|rate|load|dur [OP] N
+        OP: gt gte lt lte eq ne > >= < <= = == != (default eq); N may end in k, M, G.
+        Counters compare per side: pkts gt 5 = either side sent more than 5.
+  syn synack fin finack normal wait est con timeout start status fragonly multipath
+  [dir] reset retrans outoforder winshut ecn frag     echo unreach redirect timexed
+  Errors name the column; a bad filter exits with status 2.
 ";
 
 /// `ocellus read`'s options, parsed getopt-style as `ra` parses them.
@@ -178,7 +196,18 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match run(&a) {
+    let filter = if a.filter.is_empty() {
+        None
+    } else {
+        match Filter::parse_args(&a.filter) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("ocellus read: error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    };
+    match run(&a, filter.as_ref()) {
         Ok(code) => code,
         Err(e) => {
             if super::is_broken_pipe(e.as_ref()) {
@@ -190,14 +219,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-fn run(a: &ReadArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    if !a.filter.is_empty() {
-        return Err(format!(
-            "filter expressions ('{}') are not implemented yet; read without a filter",
-            a.filter.join(" ")
-        )
-        .into());
-    }
+fn run(a: &ReadArgs, filter: Option<&Filter>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    // A filter naming `man` asks for management records even without -M man.
+    let want_man = a.man || filter.is_some_and(Filter::mentions_man);
     let mut printer = crate::print::Printer::new(print_options(a)?);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -206,7 +230,10 @@ fn run(a: &ReadArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     'paths: for path in &a.paths {
         let mut src = ring::open_source(path, a.follow)?;
         while src.next_into(&mut rec)? {
-            if rec.kind.is_man() && !a.man {
+            if rec.kind.is_man() && !want_man {
+                continue;
+            }
+            if filter.is_some_and(|f| !f.matches(&rec)) {
                 continue;
             }
             if a.max_records.is_some_and(|n| printed >= n) {
