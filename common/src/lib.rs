@@ -169,13 +169,18 @@ impl FlowKey {
     #[inline(always)]
     pub fn sym_hash(&self) -> u32 {
         let per_endpoint = self.ports_are_per_endpoint();
-        let (sp, dp) = if per_endpoint { (self.sport, self.dport) } else { (0, 0) };
+        let (sp, dp) = if per_endpoint {
+            (self.sport, self.dport)
+        } else {
+            (0, 0)
+        };
         let a = endpoint_hash(&self.src, sp);
         let b = endpoint_hash(&self.dst, dp);
         // Commutative combination, then mix in the direction-free fields.
         let mut h = a.wrapping_add(b) ^ (a ^ b).rotate_left(13);
         if !per_endpoint {
-            h ^= ((self.sport as u64) << 16 | self.dport as u64).wrapping_mul(0xA076_1D64_78BD_642F);
+            h ^=
+                ((self.sport as u64) << 16 | self.dport as u64).wrapping_mul(0xA076_1D64_78BD_642F);
         }
         h ^= (self.proto as u64) << 40 | (self.class as u64) << 48;
         h ^= (self.aux as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);

@@ -28,7 +28,15 @@ pub fn ocellus_bin() -> PathBuf {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--release", "-p", "ocellus", "--bin", "ocellus"])
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "-p",
+                "ocellus",
+                "--bin",
+                "ocellus",
+            ])
             .current_dir(root())
             .status()
             .expect("cannot run cargo to build the ocellus binary");

@@ -28,7 +28,12 @@ pub struct ProbeArgs {
     #[arg(short = 'w', long = "write", value_name = "OUT")]
     pub write: Option<String>,
     /// Status record interval in seconds (Argus -S).
-    #[arg(short = 'S', long = "status-interval", default_value_t = 5.0, value_name = "SECS")]
+    #[arg(
+        short = 'S',
+        long = "status-interval",
+        default_value_t = 5.0,
+        value_name = "SECS"
+    )]
     pub status_interval: f64,
     /// Capture the first N payload bytes of each direction (Argus -U).
     #[arg(short = 'U', long = "user-data", default_value_t = 0, value_name = "N")]
@@ -82,7 +87,9 @@ impl RecordOut for SinkOut {
             .map_err(|e| PipelineError::Output(e.to_string()))
     }
     fn finish(&mut self) -> Result<(), PipelineError> {
-        self.0.flush().map_err(|e| PipelineError::Output(e.to_string()))
+        self.0
+            .flush()
+            .map_err(|e| PipelineError::Output(e.to_string()))
     }
 }
 
@@ -110,14 +117,15 @@ impl RecordOut for PrintOut {
 }
 
 pub fn main(args: Vec<String>) -> ExitCode {
-    let a = match ProbeArgs::try_parse_from(std::iter::once("ocellus probe".to_string()).chain(args)) {
-        Ok(a) => a,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
-    };
+    let a =
+        match ProbeArgs::try_parse_from(std::iter::once("ocellus probe".to_string()).chain(args)) {
+            Ok(a) => a,
+            Err(e) => {
+                let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+                let _ = e.print();
+                return ExitCode::from(code);
+            }
+        };
     match run(&a) {
         Ok(code) => code,
         Err(e) => {

@@ -158,7 +158,10 @@ pub fn parse_args(args: &[String]) -> Result<ReadArgs, String> {
         i += 1;
     }
     if a.paths.is_empty() {
-        return Err("no input: give record files or ring directories with -r PATH (or -r - for stdin)".into());
+        return Err(
+            "no input: give record files or ring directories with -r PATH (or -r - for stdin)"
+                .into(),
+        );
     }
     Ok(a)
 }
@@ -221,7 +224,9 @@ fn run(a: &ReadArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 }
 
 /// Maps `ra`-style options onto the printer's.
-fn print_options(a: &ReadArgs) -> Result<crate::print::PrintOptions, Box<dyn std::error::Error>> {
+pub(crate) fn print_options(
+    a: &ReadArgs,
+) -> Result<crate::print::PrintOptions, Box<dyn std::error::Error>> {
     let mut o = crate::print::PrintOptions {
         numeric: a.numeric.min(2),
         delimiter: a.delimiter,
@@ -237,7 +242,9 @@ fn print_options(a: &ReadArgs) -> Result<crate::print::PrintOptions, Box<dyn std
         o.precision = p;
     }
     if let Some(m) = a.flags_mode {
-        o.tcp_flags = Some(crate::print::PrintOptions::parse_flag_sides(&m.to_string())?);
+        o.tcp_flags = Some(crate::print::PrintOptions::parse_flag_sides(
+            &m.to_string(),
+        )?);
     }
     if !a.fields.is_empty() {
         o.set_fields(&a.fields)?;
@@ -269,7 +276,15 @@ mod tests {
 
     #[test]
     fn bad_options_are_one_line_errors() {
-        for bad in ["-r", "-r f -c", "-r f -c ab", "-r f -p x", "-r f -Q", "-r f extra", "-n"] {
+        for bad in [
+            "-r",
+            "-r f -c",
+            "-r f -c ab",
+            "-r f -p x",
+            "-r f -Q",
+            "-r f extra",
+            "-n",
+        ] {
             let e = parse_args(&args(bad)).unwrap_err();
             assert!(!e.is_empty() && !e.contains('\n'), "{bad}: {e}");
         }

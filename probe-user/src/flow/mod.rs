@@ -246,7 +246,8 @@ impl Shard {
         let from_src = flow.from_src(swapped);
         flow.update(p, from_src, payload, cfg);
         self.stats.flows_created += 1;
-        self.flows.insert_unique(h64(hash), flow, |f| h64(f.key.sym_hash()));
+        self.flows
+            .insert_unique(h64(hash), flow, |f| h64(f.key.sym_hash()));
         self.register_fragment(p, &ckey, hash, ts, cfg);
     }
 

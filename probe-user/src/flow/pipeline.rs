@@ -283,21 +283,18 @@ fn read_loop<S: PacketSource>(
     let mut next_tick: u64 = 0;
     let mut n: u64 = 0;
 
-    let send = |w: usize,
-                cur: &mut Vec<Box<Batch>>,
-                now: u64,
-                tick: bool|
-     -> Result<(), PipelineError> {
-        let fresh = from_worker[w]
-            .recv()
-            .map_err(|_| PipelineError::Worker("a worker stopped early".into()))?;
-        let mut b = std::mem::replace(&mut cur[w], fresh);
-        b.now_ns = now;
-        b.tick = tick;
-        to_worker[w]
-            .send(b)
-            .map_err(|_| PipelineError::Worker("a worker stopped early".into()))
-    };
+    let send =
+        |w: usize, cur: &mut Vec<Box<Batch>>, now: u64, tick: bool| -> Result<(), PipelineError> {
+            let fresh = from_worker[w]
+                .recv()
+                .map_err(|_| PipelineError::Worker("a worker stopped early".into()))?;
+            let mut b = std::mem::replace(&mut cur[w], fresh);
+            b.now_ns = now;
+            b.tick = tick;
+            to_worker[w]
+                .send(b)
+                .map_err(|_| PipelineError::Worker("a worker stopped early".into()))
+        };
 
     loop {
         let pkt = match src.next_packet() {

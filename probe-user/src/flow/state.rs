@@ -76,7 +76,11 @@ impl Flow {
             && p.has_l4
             && p.tcp.flags & (tcpflag::SYN | tcpflag::ACK) == (tcpflag::SYN | tcpflag::ACK);
         let sender_is_src = !synack;
-        let mut out_key = if sender_is_src { *pkey } else { pkey.reversed() };
+        let mut out_key = if sender_is_src {
+            *pkey
+        } else {
+            pkey.reversed()
+        };
         if p.is_ip() && matches!(p.proto, ipproto::ICMP | ipproto::ICMPV6) && p.has_l4 {
             // Records show the type the initiator actually sent (echo reply alone prints ECR).
             out_key.sport = (out_key.sport & 0xff00) | p.icmp_type as u16;
@@ -84,7 +88,11 @@ impl Flow {
         let orient_swapped = if sender_is_src { swapped } else { !swapped };
         let rec = FlowRecord {
             key: out_key,
-            tcp: if is_tcp { Some(TcpPerf::default()) } else { None },
+            tcp: if is_tcp {
+                Some(TcpPerf::default())
+            } else {
+                None
+            },
             ..Default::default()
         };
         let mut tcp = TcpTrack {
