@@ -40,7 +40,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
             }
         }
         let mut c = Counter::default();
-        input(&t.read)?.for_each(|r| {
+        let mut inp = input(&t.read)?;
+        inp.man = true; // the start record counts (see Counter::add)
+        inp.for_each(|r| {
             c.add(r);
             Ok(true)
         })?;

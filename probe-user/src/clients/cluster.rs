@@ -1,7 +1,8 @@
 //! `racluster`: merge records that share a key.
 //!
 //! Without keys ([`ClusterMode::Flow`]) the records of the same flow (its status
-//! records, in Argus terms) are merged; a record whose key is the reverse of a
+//! records, in Argus terms) are merged, the flow being the classic 5-tuple (so
+//! the per-transaction DNS and per-ping ICMP records merge, as in racluster); a record whose key is the reverse of a
 //! known flow's is turned round and merged into it (racluster's default
 //! `-M correct`). With `-m` keys ([`ClusterMode::Keys`]) records are grouped on
 //! those fields only.
@@ -13,6 +14,9 @@
 //! fields hold the group's (masked) values; any other identity field (address,
 //! port, protocol, MAC, VLAN, MPLS, probe id) keeps its value where all merged
 //! records agree and becomes 0 where they differ, as racluster prints them.
+//!
+//! racluster 3.0.8.2 does not always print the latest ltime of a group (it
+//! seems to keep the ltime of the last record merged); ocellus prints the latest.
 //!
 //! Groups come out in the order their first record arrived (racluster's own
 //! order is its hash table's; sort the output with `ocellus sort` when it
@@ -227,7 +231,7 @@ impl Cluster {
         match &self.mode {
             ClusterMode::Flow { correct } => {
                 let gk = GroupKey {
-                    flow: rec.key,
+                    flow: flow_key(&rec.key),
                     ..GroupKey::default()
                 };
                 if let Some(&i) = self.index.get(&gk) {
@@ -236,7 +240,7 @@ impl Cluster {
                 }
                 if *correct {
                     let rk = GroupKey {
-                        flow: rec.key.reversed(),
+                        flow: flow_key(&rec.key.reversed()),
                         ..GroupKey::default()
                     };
                     if let Some(&i) = self.index.get(&rk) {
@@ -298,6 +302,17 @@ pub fn cluster_records<'a>(
         c.add(r);
     }
     c.finish()
+}
+
+/// The flow key racluster merges on: Argus's classic 5-tuple, so the probe's
+/// extra key parts for IP flows (DNS transaction ids, ICMP echo sequence
+/// numbers in `aux`) are left out and those records merge into one flow.
+fn flow_key(k: &FlowKey) -> FlowKey {
+    let mut k = *k;
+    if k.class().is_ip() {
+        k.aux = 0;
+    }
+    k
 }
 
 impl Fixed {

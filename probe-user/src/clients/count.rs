@@ -5,10 +5,10 @@
 //!     sum   43          136            91             45             25260              15353              9907
 //! ```
 //! (the data lines keep their trailing blanks, as racount's do). Management
-//! records are not counted. `-M proto` adds a `Protocol Summary` with one line
+//! records add no packets or bytes (a start record counts as a record in `sum`). `-M proto` adds a `Protocol Summary` with one line
 //! per protocol: IP protocols by number, then the other kinds of frame.
 
-use crate::record::{FlowRecord, KeyClass};
+use crate::record::{FlowRecord, KeyClass, RecordKind};
 use std::fmt::Write as _;
 
 /// One line of totals.
@@ -80,8 +80,13 @@ pub struct Counter {
 }
 
 impl Counter {
-    /// Counts a record (management records are ignored).
+    /// Counts a record. Management records add no packets or bytes; a probe
+    /// start record counts in the `sum` line's records (racount 3.0.8.2 counts
+    /// the start MAR there, not the stop MAR, nor any in the protocol lines).
     pub fn add(&mut self, r: &FlowRecord) {
+        if r.kind == RecordKind::ManStart {
+            self.total.records += 1;
+        }
         if r.kind.is_man() {
             return;
         }
@@ -185,7 +190,7 @@ pub fn json_line(label: &str, t: &Totals) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{DirStats, RecordKind};
+    use crate::record::DirStats;
 
     #[test]
     fn the_sum_line_has_racounts_layout() {
@@ -226,6 +231,12 @@ mod tests {
             ..r.clone()
         });
         assert_eq!(c.total.records, 3);
+        c.add(&FlowRecord {
+            kind: RecordKind::ManStart,
+            ..r.clone()
+        });
+        assert_eq!(c.total.records, 4, "racount counts the start record");
+        assert_eq!(c.total.pkts(), 6, "but not its packets");
         assert_eq!(c.total.pkts(), 6);
         let p = c.by_proto();
         assert_eq!(p[0].0, ProtoId::Ip(6));

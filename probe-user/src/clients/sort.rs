@@ -272,11 +272,10 @@ fn per_sec(x: f64, dur: f64) -> f64 {
 }
 
 fn load_bytes(d: &crate::record::DirStats) -> f64 {
-    if d.pkts == 0 {
-        0.0
-    } else {
-        (d.bytes - d.bytes / d.pkts) as f64
-    }
+    // Argus's load counts the bytes after the first packet.
+    d.bytes
+        .checked_div(d.pkts)
+        .map_or(0.0, |first| d.bytes.saturating_sub(first) as f64)
 }
 
 fn mean(d: &crate::record::DirStats) -> f64 {
