@@ -9,10 +9,12 @@
 //! - [`record`]: flow records and their binary encoding
 //! - [`ring`]: record files, ring directories of mapped segments, streams
 //! - [`print`]: Argus `ra`-style text, CSV and JSON output
+//! - [`clients`]: the other Argus clients (sort, count, cluster, grep, anonymize)
 //! - [`cli`]: the command-line front ends
 
 pub mod capture;
 pub mod cli;
+pub mod clients;
 pub mod filter;
 pub mod flow;
 pub mod packet;

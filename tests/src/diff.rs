@@ -324,3 +324,60 @@ pub fn ocellus_filtered_rows(
     }
     Ok(rows(&String::from_utf8_lossy(&o.stdout)))
 }
+
+/// `ra`-style arguments printing `fields` as bare CSV (`-n -u -c , -L -1 -s ...`),
+/// for any ra* client and its ocellus counterpart.
+pub fn csv_args(fields: &[&str]) -> Vec<String> {
+    print_args(fields)
+}
+
+/// Splits CSV output into rows (blank lines dropped, fields trimmed).
+pub fn parse_rows(text: &str) -> Vec<Row> {
+    rows(text)
+}
+
+/// Runs Argus on `cap` and returns the record file (`work/argus.out`).
+pub fn argus_record_file(cap: &Path, work: &Path) -> Result<std::path::PathBuf, String> {
+    let out = work.join("argus.out");
+    let _ = std::fs::remove_file(&out); // argus -w appends
+    let o = output(
+        Command::new("timeout")
+            .arg("120")
+            .arg("/usr/sbin/argus")
+            .arg("-X")
+            .arg("-r")
+            .arg(cap)
+            .arg("-w")
+            .arg(&out),
+    );
+    if !o.status.success() || !out.exists() {
+        return Err(format!(
+            "argus failed (status {}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ));
+    }
+    Ok(out)
+}
+
+/// Runs `ocellus probe` on `cap` and returns the record file (`work/ocellus.ocr`).
+pub fn ocellus_record_file(cap: &Path, work: &Path) -> Result<std::path::PathBuf, String> {
+    let out = work.join("ocellus.ocr");
+    let o = output(
+        Command::new(ocellus_bin())
+            .arg("probe")
+            .arg("-q")
+            .arg("-r")
+            .arg(cap)
+            .arg("-w")
+            .arg(&out),
+    );
+    if !o.status.success() || !out.exists() {
+        return Err(format!(
+            "ocellus probe failed (status {}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ));
+    }
+    Ok(out)
+}

@@ -63,3 +63,17 @@ pub fn require_argus() {
         );
     }
 }
+
+/// An installed Argus client (`/usr/bin/rasort` ...), run with `-X` (no rarc).
+pub fn argus_client(name: &str) -> Command {
+    let mut c = Command::new(Path::new("/usr/bin").join(name));
+    c.arg("-X");
+    c
+}
+
+/// An `ocellus` subcommand.
+pub fn ocellus(sub: &str) -> Command {
+    let mut c = Command::new(ocellus_bin());
+    c.arg(sub);
+    c
+}

@@ -4,8 +4,15 @@
 //! a filter after `-`), which getopt-style parsing handles better than clap,
 //! so it has a small parser of its own in [`read`].
 
+pub mod aliases;
+pub mod anonymize;
+pub mod cluster;
+pub mod count;
+pub mod grep;
 pub mod probe;
+mod ra_common;
 pub mod read;
+pub mod sort;
 
 use std::process::ExitCode;
 
@@ -20,6 +27,12 @@ Usage: ocellus <COMMAND> [ARGS...]
 Commands:
   probe   turn packets into flow records (argus): ocellus probe -r FILE... [-w OUT]
   read    print flow records (ra): ocellus read -r PATH... [-n] [-s FIELD...] [- FILTER]
+  sort    sort records (rasort): ocellus sort -r PATH... -m KEY...
+  count   count records, packets, bytes (racount): ocellus count -r PATH... [-M proto]
+  cluster merge records by flow or keys (racluster): ocellus cluster -r PATH... [-m KEY...]
+  grep    select records by payload (ragrep): ocellus grep -r PATH... -e REGEX
+  anonymize  prefix-preserving anonymization (ranonymize): ocellus anonymize -r PATH... -w OUT --key HEX
+  install-aliases DIR  make ra, rasort, racount, racluster, ragrep, ranonymize links to ocellus
 
 Run `ocellus <COMMAND> --help` for a command's options.
 ";
@@ -34,6 +47,12 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
     match cmd.as_str() {
         "probe" => probe::main(rest),
         "read" => read::main(rest),
+        "sort" => sort::main(rest),
+        "count" => count::main(rest),
+        "cluster" => cluster::main(rest),
+        "grep" => grep::main(rest),
+        "anonymize" => anonymize::main(rest),
+        "install-aliases" => aliases::install(rest),
         "-h" | "--help" | "help" => {
             print!("{TOP_HELP}");
             ExitCode::SUCCESS
@@ -43,7 +62,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         other => {
-            eprintln!("ocellus: unknown command '{other}'; the commands are probe and read (see ocellus --help)");
+            eprintln!("ocellus: unknown command '{other}'; the commands are probe, read, sort, count, cluster, grep, anonymize and install-aliases (see ocellus --help)");
             ExitCode::from(EXIT_USAGE)
         }
     }

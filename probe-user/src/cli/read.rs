@@ -251,7 +251,9 @@ fn run(a: &ReadArgs, filter: Option<&Filter>) -> Result<ExitCode, Box<dyn std::e
 }
 
 /// Maps `ra`-style options onto the printer's.
-fn print_options(a: &ReadArgs) -> Result<crate::print::PrintOptions, Box<dyn std::error::Error>> {
+pub(crate) fn print_options(
+    a: &ReadArgs,
+) -> Result<crate::print::PrintOptions, Box<dyn std::error::Error>> {
     let mut o = crate::print::PrintOptions {
         numeric: a.numeric.min(2),
         delimiter: a.delimiter,

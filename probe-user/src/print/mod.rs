@@ -196,6 +196,9 @@ pub struct Printer {
     line: String,
     value: String,
     port: String,
+    /// The `trans` value of the record being printed (records merged; 1 unless
+    /// [`Printer::write_record_trans`] says otherwise).
+    trans: u64,
 }
 
 impl Printer {
@@ -213,6 +216,7 @@ impl Printer {
             line: String::with_capacity(256),
             value: String::with_capacity(64),
             port: String::with_capacity(16),
+            trans: 1,
         }
     }
 
@@ -304,6 +308,20 @@ impl Printer {
         line.push('\n');
         let r = out.write_all(line.as_bytes());
         self.line = line;
+        r
+    }
+
+    /// Writes one record that stands for `trans` merged records (`racluster`'s
+    /// `trans` column); [`Printer::write_record`] prints `trans` as 1.
+    pub fn write_record_trans(
+        &mut self,
+        rec: &FlowRecord,
+        trans: u64,
+        out: &mut impl Write,
+    ) -> io::Result<()> {
+        self.trans = trans;
+        let r = self.write_record(rec, out);
+        self.trans = 1;
         r
     }
 
@@ -490,7 +508,7 @@ impl Printer {
             Field::SrcDur if self.opts.bidir_times => num!("{:.*}", p, dir_dur_secs(&rec.src)),
             Field::DstDur if self.opts.bidir_times => num!("{:.*}", p, dir_dur_secs(&rec.dst)),
             Field::SrcDur | Field::DstDur => num!("{:.*}", p, dur_s),
-            Field::Trans => num!("1"),
+            Field::Trans => num!("{}", self.trans),
             Field::Seq => num!("{}", rec.seq),
             Field::SrcId => {
                 let b = rec.srcid.to_be_bytes();

@@ -1,0 +1,245 @@
+//! What the client subcommands (`sort count cluster grep anonymize`) share:
+//! their own options are taken out of the arguments, and the rest goes to
+//! `read`'s `ra`-style parser ([`super::read::parse_args`]), so `-r -n -s -c -L
+//! -u -p -N -z -Z -M man --json` and `- FILTER` mean what they mean for `read`.
+//! Output goes through the same printer, plus `--csv-afterglow` and `-w FILE`.
+
+use super::read::{parse_args, print_options, ReadArgs};
+use super::EXIT_USAGE;
+use crate::clients::{self, Aggregate, ClientError, Input};
+use crate::print::Printer;
+use crate::record::FlowRecord;
+use crate::ring::{self, RecordSink, SinkOptions};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// How many values a tool option takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arity {
+    Switch,
+    One,
+    /// Values up to the next argument that starts with '-'.
+    Many,
+}
+
+/// A tool's arguments: `read`'s, and the tool's own by option name.
+#[derive(Debug, Default)]
+pub(crate) struct ToolArgs {
+    pub read: ReadArgs,
+    own: Vec<(&'static str, Vec<String>)>,
+}
+
+impl ToolArgs {
+    /// Whether an option was given.
+    pub fn has(&self, name: &str) -> bool {
+        self.own.iter().any(|(n, _)| *n == name)
+    }
+    /// All values given to an option (over all its occurrences).
+    pub fn values(&self, name: &str) -> Vec<String> {
+        self.own
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .flat_map(|(_, v)| v.iter().cloned())
+            .collect()
+    }
+    /// The last value of a one-value option.
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.values(name).pop()
+    }
+}
+
+/// The options every client takes besides `read`'s.
+const COMMON: &[(&str, Arity)] = &[("-w", Arity::One), ("--csv-afterglow", Arity::Switch)];
+
+/// Splits `args` into the tool's options (`spec`, plus `-w` and
+/// `--csv-afterglow`) and `read`'s. `-h`/`--help` gives `Err("")`.
+pub(crate) fn parse_tool_args(
+    args: &[String],
+    spec: &[(&'static str, Arity)],
+) -> Result<ToolArgs, String> {
+    let mut t = ToolArgs::default();
+    let mut rest = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        if arg == "-" || arg == "--" {
+            rest.extend_from_slice(&args[i..]);
+            break;
+        }
+        let Some(&(name, arity)) = spec.iter().chain(COMMON).find(|(n, _)| *n == arg) else {
+            rest.push(args[i].clone());
+            // `-s`'s first value may itself start with '-' (`-s -dur`).
+            if arg == "-s" && i + 1 < args.len() {
+                i += 1;
+                rest.push(args[i].clone());
+            }
+            i += 1;
+            continue;
+        };
+        let mut vals = Vec::new();
+        match arity {
+            Arity::Switch => {}
+            Arity::One => {
+                i += 1;
+                vals.push(
+                    args.get(i)
+                        .cloned()
+                        .ok_or_else(|| format!("option {name} needs a value"))?,
+                );
+            }
+            Arity::Many => {
+                while i + 1 < args.len() && !args[i + 1].starts_with('-') {
+                    i += 1;
+                    vals.push(args[i].clone());
+                }
+                if vals.is_empty() {
+                    return Err(format!("option {name} needs at least one value"));
+                }
+            }
+        }
+        t.own.push((name, vals));
+        i += 1;
+    }
+    t.read = parse_args(&rest)?;
+    Ok(t)
+}
+
+/// The input the read options describe, with the `- FILTER` hook.
+pub(crate) fn input(a: &ReadArgs) -> Result<Input, ClientError> {
+    if a.follow {
+        return Err(ClientError::Usage(
+            "-f (follow) is for read; the other clients need the whole input".into(),
+        ));
+    }
+    Ok(Input {
+        paths: a.paths.clone(),
+        man: a.man,
+        filter: clients::apply_filter(&a.filter)?,
+    })
+}
+
+/// Where a client's records go: the printer (text, CSV, JSON, afterglow) or
+/// a record file (`-w`).
+pub(crate) enum Out {
+    Print {
+        printer: Box<Printer>,
+        out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    },
+    Write(Box<dyn RecordSink + Send>),
+}
+
+impl Out {
+    pub(crate) fn new(t: &ToolArgs) -> Result<Out, Box<dyn std::error::Error>> {
+        if let Some(w) = t.value("-w") {
+            return Ok(Out::Write(ring::open_sink(&w, &SinkOptions::default())?));
+        }
+        let opts = if t.has("--csv-afterglow") {
+            clients::output::afterglow_options(&t.read.fields, t.read.numeric)?
+        } else {
+            print_options(&t.read)?
+        };
+        Ok(Out::Print {
+            printer: Box::new(Printer::new(opts)),
+            out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+        })
+    }
+
+    pub(crate) fn record(&mut self, rec: &FlowRecord, trans: u64) -> Result<(), ClientError> {
+        match self {
+            Out::Print { printer, out } => printer.write_record_trans(rec, trans, out)?,
+            Out::Write(sink) => sink.write(rec)?,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn aggregates(
+        &mut self,
+        aggs: &[Aggregate],
+        max: Option<u64>,
+    ) -> Result<(), ClientError> {
+        let n = max.map_or(aggs.len(), |m| aggs.len().min(m as usize));
+        for a in &aggs[..n] {
+            self.record(&a.rec, a.trans)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> Result<(), ClientError> {
+        match self {
+            Out::Print { mut out, .. } => out.flush()?,
+            Out::Write(mut sink) => sink.flush()?,
+        }
+        Ok(())
+    }
+}
+
+/// The front ends' shared `main`: parse, run, and turn errors into one line
+/// on stderr and exit status 2 (a closed pipe is a normal end).
+pub(crate) fn run_main(
+    tool: &str,
+    help: &str,
+    args: &[String],
+    spec: &[(&'static str, Arity)],
+    run: impl FnOnce(&ToolArgs) -> Result<(), Box<dyn std::error::Error>>,
+) -> ExitCode {
+    let t = match parse_tool_args(args, spec) {
+        Ok(t) => t,
+        Err(e) if e.is_empty() => {
+            print!("{help}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("ocellus {tool}: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match run(&t) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if super::is_broken_pipe(e.as_ref()) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("ocellus {tool}: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// The help lines every client shares (after its own).
+pub(crate) const COMMON_HELP: &str = "\
+  -r PATH...       record files, ring directories, or - for standard input
+  -w OUT           write records (file, ring DIR/, or - for stdout) instead of printing
+  -n -s -c -L -u -p -N -z -Z -M man --json
+                   printing options, as for ocellus read
+  --csv-afterglow  print source,target[,event] rows for AfterGlow
+                   (default saddr daddr dport; -s picks two or three fields)
+  - FILTER         a filter expression after a lone -
+  -h, --help       this help
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn own_options_come_out_and_the_rest_is_reads() {
+        let spec = [("-m", Arity::Many), ("-i", Arity::Switch)];
+        let t = parse_tool_args(
+            &args("-r f.ocr -m saddr/24 proto -n -s -dur +sttl -i - tcp"),
+            &spec,
+        )
+        .unwrap();
+        assert_eq!(t.values("-m"), args("saddr/24 proto"));
+        assert!(t.has("-i"));
+        assert_eq!(t.read.numeric, 1);
+        assert_eq!(t.read.fields, args("-dur +sttl"));
+        assert_eq!(t.read.filter, args("tcp"));
+        assert!(parse_tool_args(&args("-r f -m"), &spec).is_err());
+        assert!(parse_tool_args(&args("-r f -w"), &spec).is_err());
+        assert_eq!(parse_tool_args(&args("-h"), &spec).unwrap_err(), "");
+    }
+}

@@ -1,0 +1,484 @@
+//! `rasort`: sort records by keys, as Argus 3.0.8.2's `rasort -m` does.
+//!
+//! Directions were measured on the real `rasort`: times, durations, addresses,
+//! ports, TTLs, MPLS/VLAN labels, sequence numbers and the probe id sort
+//! ascending; counters (bytes, packets, loss, rates, loads, mean sizes, `trans`),
+//! TOS values, protocol numbers and TCP base sequence numbers sort descending.
+//! The sort is stable: records with equal keys keep their input order.
+//!
+//! Addresses sort by kind first (IPv4, IPv6, MAC-keyed frames, ARP), then as
+//! big-endian numbers. (rasort orders IPv6 addresses by 32-bit words in host
+//! order; ocellus uses plain numeric order.) Non-IP records have protocol 0.
+//! `avgdur`, `smeansz` and `dmeansz` are in rasort's documentation but refused
+//! by its 3.0.8.2 build; ocellus implements them.
+
+use super::{mask_addr, parse_prefix_len, Aggregate, ClientError};
+use crate::record::{FlowRecord, KeyClass};
+use std::cmp::Ordering;
+
+/// A `rasort -m` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    STime,
+    LTime,
+    Trans,
+    Dur,
+    AvgDur,
+    MinDur,
+    MaxDur,
+    SMac,
+    DMac,
+    /// With a prefix length (`saddr/24`); 128 = whole address.
+    SAddr(u8),
+    DAddr(u8),
+    Proto,
+    SPort,
+    DPort,
+    STos,
+    DTos,
+    STtl,
+    DTtl,
+    Bytes,
+    SBytes,
+    DBytes,
+    Pkts,
+    SPkts,
+    DPkts,
+    Load,
+    SLoad,
+    DLoad,
+    Loss,
+    SLoss,
+    DLoss,
+    PLoss,
+    Rate,
+    SRate,
+    DRate,
+    Seq,
+    SMpls,
+    DMpls,
+    SVlan,
+    DVlan,
+    SrcId,
+    STcpb,
+    DTcpb,
+    TcpRtt,
+    SMeanSz,
+    DMeanSz,
+}
+
+/// The key names, in rasort's documentation order.
+pub const SORT_KEY_NAMES: &[&str] = &[
+    "stime",
+    "ltime",
+    "trans",
+    "dur",
+    "avgdur",
+    "mindur",
+    "maxdur",
+    "smac",
+    "dmac",
+    "saddr[/cidr]",
+    "daddr[/cidr]",
+    "proto",
+    "sport",
+    "dport",
+    "stos",
+    "dtos",
+    "sttl",
+    "dttl",
+    "bytes",
+    "sbytes",
+    "dbytes",
+    "pkts",
+    "spkts",
+    "dpkts",
+    "load",
+    "sload",
+    "dload",
+    "loss",
+    "sloss",
+    "dloss",
+    "ploss",
+    "rate",
+    "srate",
+    "drate",
+    "seq",
+    "smpls",
+    "dmpls",
+    "svlan",
+    "dvlan",
+    "srcid",
+    "stcpb",
+    "dtcpb",
+    "tcprtt",
+    "smeansz",
+    "dmeansz",
+];
+
+fn valid_keys() -> String {
+    SORT_KEY_NAMES.join(" ")
+}
+
+impl SortKey {
+    /// Parses one `-m` key.
+    pub fn parse(s: &str) -> Result<SortKey, ClientError> {
+        let (name, len) = match s.split_once('/') {
+            Some((n, l)) => (n, Some(l)),
+            None => (s, None),
+        };
+        let prefix = |len: Option<&str>| -> Result<u8, ClientError> {
+            len.map_or(Ok(128), |l| parse_prefix_len("sort", s, l))
+        };
+        use SortKey::*;
+        let k = match name {
+            "saddr" => return Ok(SAddr(prefix(len)?)),
+            "daddr" => return Ok(DAddr(prefix(len)?)),
+            "stime" => STime,
+            "ltime" => LTime,
+            "trans" => Trans,
+            "dur" => Dur,
+            "avgdur" => AvgDur,
+            "mindur" => MinDur,
+            "maxdur" => MaxDur,
+            "smac" => SMac,
+            "dmac" => DMac,
+            "proto" => Proto,
+            "sport" => SPort,
+            "dport" => DPort,
+            "stos" => STos,
+            "dtos" => DTos,
+            "sttl" => STtl,
+            "dttl" => DTtl,
+            "bytes" => Bytes,
+            "sbytes" => SBytes,
+            "dbytes" => DBytes,
+            "pkts" => Pkts,
+            "spkts" => SPkts,
+            "dpkts" => DPkts,
+            "load" => Load,
+            "sload" => SLoad,
+            "dload" => DLoad,
+            "loss" => Loss,
+            "sloss" => SLoss,
+            "dloss" => DLoss,
+            "ploss" => PLoss,
+            "rate" => Rate,
+            "srate" => SRate,
+            "drate" => DRate,
+            "seq" => Seq,
+            "smpls" => SMpls,
+            "dmpls" => DMpls,
+            "svlan" => SVlan,
+            "dvlan" => DVlan,
+            "srcid" => SrcId,
+            "stcpb" => STcpb,
+            "dtcpb" => DTcpb,
+            "tcprtt" => TcpRtt,
+            "smeansz" => SMeanSz,
+            "dmeansz" => DMeanSz,
+            _ => {
+                return Err(ClientError::UnknownKey {
+                    tool: "sort",
+                    key: s.to_string(),
+                    valid: valid_keys(),
+                })
+            }
+        };
+        if len.is_some() {
+            return Err(ClientError::BadKey {
+                tool: "sort",
+                key: s.to_string(),
+                why: "only saddr and daddr take a /prefix length".into(),
+            });
+        }
+        Ok(k)
+    }
+
+    /// Parses a list of keys (each argument may hold several, space separated).
+    pub fn parse_list<S: AsRef<str>>(args: &[S]) -> Result<Vec<SortKey>, ClientError> {
+        args.iter()
+            .flat_map(|a| a.as_ref().split_whitespace())
+            .map(SortKey::parse)
+            .collect()
+    }
+
+    /// Whether larger values come first.
+    pub fn descending(self) -> bool {
+        use SortKey::*;
+        matches!(
+            self,
+            Trans
+                | Proto
+                | STos
+                | DTos
+                | Bytes
+                | SBytes
+                | DBytes
+                | Pkts
+                | SPkts
+                | DPkts
+                | Load
+                | SLoad
+                | DLoad
+                | Loss
+                | SLoss
+                | DLoss
+                | PLoss
+                | Rate
+                | SRate
+                | DRate
+                | STcpb
+                | DTcpb
+                | SMeanSz
+                | DMeanSz
+        )
+    }
+}
+
+/// Sorts records in place (stable).
+pub fn sort_records(recs: &mut [FlowRecord], keys: &[SortKey]) {
+    recs.sort_by(|a, b| compare(a, 1, b, 1, keys));
+}
+
+/// Sorts aggregates in place (stable); `trans` and `avgdur` use their counts.
+pub fn sort_aggregates(aggs: &mut [Aggregate], keys: &[SortKey]) {
+    aggs.sort_by(|a, b| compare(&a.rec, a.trans, &b.rec, b.trans, keys));
+}
+
+/// Compares two records (with their `trans` counts) by `keys` in order.
+pub fn compare(a: &FlowRecord, ta: u64, b: &FlowRecord, tb: u64, keys: &[SortKey]) -> Ordering {
+    for &k in keys {
+        let o = compare_one(k, a, ta, b, tb);
+        let o = if k.descending() { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+fn secs(ns: u64) -> f64 {
+    (ns / 1000) as f64 / 1e6
+}
+
+fn per_sec(x: f64, dur: f64) -> f64 {
+    // Single precision, as the printer (and Argus) compute rates and loads.
+    if dur > 0.0 {
+        (x as f32 / dur as f32) as f64
+    } else {
+        0.0
+    }
+}
+
+fn load_bytes(d: &crate::record::DirStats) -> f64 {
+    // Argus's load counts the bytes after the first packet.
+    d.bytes
+        .checked_div(d.pkts)
+        .map_or(0.0, |first| d.bytes.saturating_sub(first) as f64)
+}
+
+fn mean(d: &crate::record::DirStats) -> f64 {
+    if d.pkts == 0 {
+        0.0
+    } else {
+        d.bytes as f64 / d.pkts as f64
+    }
+}
+
+/// Address sort rank of a record's kind: IPv4, IPv6, MAC-keyed frames, ARP.
+fn addr_rank(c: KeyClass) -> u8 {
+    match c {
+        KeyClass::Ipv4 => 0,
+        KeyClass::Ipv6 => 1,
+        KeyClass::Ether | KeyClass::Llc | KeyClass::Rarp => 2,
+        KeyClass::Arp => 3,
+        KeyClass::None => 4,
+    }
+}
+
+fn addr_key(r: &FlowRecord, src: bool, len: u8) -> (u8, [u8; 16]) {
+    let class = r.key.class();
+    let a = if src { &r.key.src } else { &r.key.dst };
+    let bits = super::addr_bits(class).min(len);
+    (addr_rank(class), mask_addr(a, bits))
+}
+
+fn proto_num(r: &FlowRecord) -> u8 {
+    if r.key.class().is_ip() {
+        r.key.proto
+    } else {
+        0
+    }
+}
+
+fn ports(r: &FlowRecord) -> (u16, u16) {
+    if r.key.class().is_ip() || r.key.class() == KeyClass::Llc {
+        (r.key.sport, r.key.dport)
+    } else {
+        (0, 0)
+    }
+}
+
+fn loss(r: &FlowRecord) -> (u64, u64) {
+    r.tcp
+        .map_or((0, 0), |t| (t.src_retrans as u64, t.dst_retrans as u64))
+}
+
+fn compare_one(k: SortKey, a: &FlowRecord, ta: u64, b: &FlowRecord, tb: u64) -> Ordering {
+    use SortKey::*;
+    let f = |x: f64, y: f64| x.total_cmp(&y);
+    let da = secs(a.ltime_ns).max(secs(a.stime_ns)) - secs(a.stime_ns);
+    let db = secs(b.ltime_ns).max(secs(b.stime_ns)) - secs(b.stime_ns);
+    match k {
+        STime => a.stime_ns.cmp(&b.stime_ns),
+        LTime => a.ltime_ns.cmp(&b.ltime_ns),
+        Trans => ta.cmp(&tb),
+        Dur | MinDur | MaxDur => f(da, db),
+        AvgDur => f(da / ta.max(1) as f64, db / tb.max(1) as f64),
+        SMac => a.smac.cmp(&b.smac),
+        DMac => a.dmac.cmp(&b.dmac),
+        SAddr(l) => addr_key(a, true, l).cmp(&addr_key(b, true, l)),
+        DAddr(l) => addr_key(a, false, l).cmp(&addr_key(b, false, l)),
+        Proto => proto_num(a).cmp(&proto_num(b)),
+        SPort => ports(a).0.cmp(&ports(b).0),
+        DPort => ports(a).1.cmp(&ports(b).1),
+        STos => a.src.tos.cmp(&b.src.tos),
+        DTos => a.dst.tos.cmp(&b.dst.tos),
+        STtl => a.src.ttl.cmp(&b.src.ttl),
+        DTtl => a.dst.ttl.cmp(&b.dst.ttl),
+        Bytes => a.bytes().cmp(&b.bytes()),
+        SBytes => a.src.bytes.cmp(&b.src.bytes),
+        DBytes => a.dst.bytes.cmp(&b.dst.bytes),
+        Pkts => a.pkts().cmp(&b.pkts()),
+        SPkts => a.src.pkts.cmp(&b.src.pkts),
+        DPkts => a.dst.pkts.cmp(&b.dst.pkts),
+        Load => f(
+            per_sec((load_bytes(&a.src) + load_bytes(&a.dst)) * 8.0, da),
+            per_sec((load_bytes(&b.src) + load_bytes(&b.dst)) * 8.0, db),
+        ),
+        SLoad => f(
+            per_sec(load_bytes(&a.src) * 8.0, da),
+            per_sec(load_bytes(&b.src) * 8.0, db),
+        ),
+        DLoad => f(
+            per_sec(load_bytes(&a.dst) * 8.0, da),
+            per_sec(load_bytes(&b.dst) * 8.0, db),
+        ),
+        Loss => {
+            let (x, y) = (loss(a), loss(b));
+            (x.0 + x.1).cmp(&(y.0 + y.1))
+        }
+        SLoss => loss(a).0.cmp(&loss(b).0),
+        DLoss => loss(a).1.cmp(&loss(b).1),
+        PLoss => {
+            let p = |r: &FlowRecord| {
+                let (s, d) = loss(r);
+                let l = s + d;
+                if l == 0 {
+                    0.0
+                } else {
+                    l as f64 * 100.0 / (l + r.pkts()) as f64
+                }
+            };
+            f(p(a), p(b))
+        }
+        Rate => f(
+            per_sec(a.pkts().saturating_sub(1) as f64, da),
+            per_sec(b.pkts().saturating_sub(1) as f64, db),
+        ),
+        SRate => f(
+            per_sec(a.src.pkts.saturating_sub(1) as f64, da),
+            per_sec(b.src.pkts.saturating_sub(1) as f64, db),
+        ),
+        DRate => f(
+            per_sec(a.dst.pkts.saturating_sub(1) as f64, da),
+            per_sec(b.dst.pkts.saturating_sub(1) as f64, db),
+        ),
+        Seq => a.seq.cmp(&b.seq),
+        SMpls => a.smpls.cmp(&b.smpls),
+        DMpls => a.dmpls.cmp(&b.dmpls),
+        SVlan => a.svlan.cmp(&b.svlan),
+        DVlan => a.dvlan.cmp(&b.dvlan),
+        SrcId => a.srcid.cmp(&b.srcid),
+        STcpb => tcp_of(a, |t| t.src_base_seq).cmp(&tcp_of(b, |t| t.src_base_seq)),
+        DTcpb => tcp_of(a, |t| t.dst_base_seq).cmp(&tcp_of(b, |t| t.dst_base_seq)),
+        TcpRtt => {
+            let rtt = |r: &FlowRecord| tcp_of(r, |t| t.synack_us as u64 + t.ackdat_us as u64);
+            rtt(a).cmp(&rtt(b))
+        }
+        SMeanSz => f(mean(&a.src), mean(&b.src)),
+        DMeanSz => f(mean(&a.dst), mean(&b.dst)),
+    }
+}
+
+fn tcp_of<T: Default>(r: &FlowRecord, f: impl Fn(&crate::record::TcpPerf) -> T) -> T {
+    r.tcp.as_ref().map(f).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::DirStats;
+
+    fn rec(stime: u64, bytes: u64, src4: [u8; 4], sport: u16) -> FlowRecord {
+        let mut r = FlowRecord {
+            stime_ns: stime * 1_000_000_000,
+            ltime_ns: stime * 1_000_000_000 + 5_000_000,
+            src: DirStats {
+                pkts: 1,
+                bytes,
+                ..DirStats::default()
+            },
+            ..FlowRecord::default()
+        };
+        r.key.class = KeyClass::Ipv4 as u8;
+        r.key.proto = 17;
+        r.key.src[..4].copy_from_slice(&src4);
+        r.key.sport = sport;
+        r
+    }
+
+    #[test]
+    fn counters_descend_times_and_addresses_ascend_and_ties_keep_order() {
+        let mut v = vec![
+            rec(3, 100, [10, 0, 0, 2], 1),
+            rec(1, 300, [10, 0, 0, 1], 2),
+            rec(2, 100, [9, 0, 0, 1], 3),
+        ];
+        sort_records(&mut v, &[SortKey::Bytes]);
+        let order: Vec<u16> = v.iter().map(|r| r.key.sport).collect();
+        assert_eq!(order, vec![2, 1, 3]);
+        sort_records(&mut v, &[SortKey::STime]);
+        assert_eq!(
+            v.iter().map(|r| r.key.sport).collect::<Vec<_>>(),
+            vec![2, 3, 1]
+        );
+        sort_records(&mut v, &[SortKey::SAddr(128)]);
+        assert_eq!(
+            v.iter().map(|r| r.key.sport).collect::<Vec<_>>(),
+            vec![3, 2, 1]
+        );
+        // With /8, 10.0.0.2 and 10.0.0.1 tie; the bytes key then decides.
+        sort_records(&mut v, &[SortKey::SAddr(8), SortKey::Bytes]);
+        assert_eq!(
+            v.iter().map(|r| r.key.sport).collect::<Vec<_>>(),
+            vec![3, 2, 1]
+        );
+    }
+
+    #[test]
+    fn keys_parse_and_bad_keys_list_the_valid_ones() {
+        assert_eq!(
+            SortKey::parse_list(&["saddr/24 bytes", "dport"]).unwrap(),
+            vec![SortKey::SAddr(24), SortKey::Bytes, SortKey::DPort]
+        );
+        let e = SortKey::parse("bites").unwrap_err().to_string();
+        assert!(
+            e.contains("'bites'") && e.contains("stime") && !e.contains('\n'),
+            "{e}"
+        );
+        assert!(SortKey::parse("bytes/8").is_err());
+        assert!(SortKey::parse("saddr/200").is_err());
+    }
+}
