@@ -39,10 +39,8 @@ pub enum ClientError {
     Regex { pattern: String, why: String },
     #[error("bad anonymization key: {0}")]
     AnonKey(String),
-    #[error(
-        "filter expressions ('{0}') are not available in this build yet; run without a filter"
-    )]
-    FilterUnavailable(String),
+    #[error("{0}")]
+    Filter(String),
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -76,16 +74,11 @@ impl Aggregate {
     }
 }
 
-/// The compiled `- FILTER` expression of a client.
-///
-/// TODO(filter integration): the filter language (`crate::filter`) is being
-/// written separately. When it lands, [`RecordFilter::compile`] parses `expr`
-/// with it and [`RecordFilter::matches`] evaluates it; every client already
-/// calls both, so nothing else changes. Until then an empty expression matches
-/// every record and a non-empty one is refused with a clear error.
+/// The compiled `- FILTER` expression of a client (the filter language of
+/// [`crate::filter`], compiled once per run).
 #[derive(Clone, Debug, Default)]
 pub struct RecordFilter {
-    _expr: Vec<String>,
+    filter: Option<crate::filter::Filter>,
 }
 
 impl RecordFilter {
@@ -94,15 +87,25 @@ impl RecordFilter {
         if expr.is_empty() {
             return Ok(RecordFilter::default());
         }
-        // TODO(filter integration): crate::filter::compile(expr) goes here.
-        Err(ClientError::FilterUnavailable(expr.join(" ")))
+        let f = crate::filter::Filter::parse_args(expr)
+            .map_err(|e| ClientError::Filter(e.to_string()))?;
+        Ok(RecordFilter { filter: Some(f) })
     }
 
-    /// Whether `rec` passes the filter.
+    /// Whether the filter names management records (`man`), so that they are
+    /// read even without `-M man`.
+    pub fn wants_man(&self) -> bool {
+        self.filter.as_ref().is_some_and(|f| f.mentions_man())
+    }
+
+    /// Whether `rec` passes the filter. Without a filter, management records
+    /// are left to the caller's `-M man` choice.
     #[inline]
-    pub fn matches(&self, _rec: &FlowRecord) -> bool {
-        // TODO(filter integration): evaluate the compiled expression.
-        true
+    pub fn matches(&self, rec: &FlowRecord) -> bool {
+        match &self.filter {
+            Some(f) => f.matches(rec),
+            None => true,
+        }
     }
 }
 
@@ -131,7 +134,7 @@ impl Input {
         for path in &self.paths {
             let mut src = ring::open_source(path, false)?;
             while src.next_into(&mut rec)? {
-                if rec.kind.is_man() && !self.man {
+                if rec.kind.is_man() && !self.man && !self.filter.wants_man() {
                     continue;
                 }
                 if !self.filter.matches(&rec) {
