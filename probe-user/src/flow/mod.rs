@@ -12,6 +12,7 @@
 //! not depend on how many workers ran.
 
 pub mod key;
+pub mod live;
 pub mod pipeline;
 pub mod state;
 
@@ -164,7 +165,16 @@ impl Shard {
 
     /// Applies one packet. `pkey` is its key as the packet sees it, `payload`
     /// the captured transport payload (for `-U`).
-    pub fn apply(&mut self, p: &PacketInfo, pkey: &FlowKey, payload: &[u8], cfg: &EngineConfig) {
+    /// `flow_hash` is the canonical key's `sym_hash` when the kernel computed it
+    /// (XDP metadata), or 0 to compute it here.
+    pub fn apply(
+        &mut self,
+        p: &PacketInfo,
+        pkey: &FlowKey,
+        flow_hash: u32,
+        payload: &[u8],
+        cfg: &EngineConfig,
+    ) {
         self.stats.packets += 1;
         self.stats.bytes += p.wire_len as u64;
         if p.malformed != crate::packet::Malformed::None {
@@ -198,6 +208,7 @@ impl Shard {
         };
         let hash = match frag_target {
             Some((_, h)) => h,
+            None if flow_hash != 0 => flow_hash,
             None => ckey.sym_hash(),
         };
 

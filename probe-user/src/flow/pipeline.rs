@@ -89,6 +89,8 @@ pub(crate) struct Item {
     pub(crate) info: PacketInfo,
     pub(crate) key: FlowKey,
     pub(crate) shard: u32,
+    /// The canonical key's `sym_hash` when the kernel already computed it; 0: compute.
+    pub(crate) flow_hash: u32,
     pub(crate) pay_off: u32,
     pub(crate) pay_len: u32,
 }
@@ -156,7 +158,7 @@ impl BatchApplier {
                 let it = &items[ix as usize];
                 let start = (it.pay_off as usize).min(payload.len());
                 let stop = (start + it.pay_len as usize).min(payload.len());
-                shard.apply(&it.info, &it.key, &payload[start..stop], cfg);
+                shard.apply(&it.info, &it.key, it.flow_hash, &payload[start..stop], cfg);
             }
             records.append(&mut shard.out);
             drop(shard);
@@ -411,6 +413,7 @@ fn read_loop<S: PacketSource>(
             info,
             key: pkey,
             shard: shard as u32,
+            flow_hash: 0,
             pay_off,
             pay_len,
         });
