@@ -89,7 +89,7 @@ fn scenarios_match_argus() {
 fn deliberate_qinq_is_decapsulated() {
     let rows = ocellus_for("qinq_udp");
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(field(&rows[0], "proto"), "17", "{rows:?}");
+    assert_eq!(field(&rows[0], "proto"), "udp", "{rows:?}");
     assert_eq!(field(&rows[0], "flgs"), "*");
 }
 
@@ -97,7 +97,7 @@ fn deliberate_qinq_is_decapsulated() {
 fn deliberate_ipip_is_decapsulated() {
     let rows = ocellus_for("ipip_tcp");
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(field(&rows[0], "proto"), "6", "{rows:?}");
+    assert_eq!(field(&rows[0], "proto"), "tcp", "{rows:?}");
     assert_eq!(field(&rows[0], "state"), "FIN", "{rows:?}");
 }
 
@@ -105,7 +105,7 @@ fn deliberate_ipip_is_decapsulated() {
 fn deliberate_6in4_is_decapsulated() {
     let rows = ocellus_for("sixin4_udp");
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(field(&rows[0], "proto"), "17");
+    assert_eq!(field(&rows[0], "proto"), "udp");
     assert!(field(&rows[0], "saddr").contains(':'), "{rows:?}");
 }
 

@@ -309,7 +309,7 @@ mod tests {
             "-r f -c ab",
             "-r f -p x",
             "-r f -Q",
-            "-r f extra",
+            "-r f -s sport extra -x",
             "-n",
         ] {
             let e = parse_args(&args(bad)).unwrap_err();

@@ -213,9 +213,17 @@ mod tests {
     }
 
     #[test]
-    fn a_filter_is_refused_until_the_language_lands() {
+    fn filters_compile_once_and_select() {
         assert!(RecordFilter::compile(&[]).is_ok());
-        let e = apply_filter(&["tcp".to_string()]).unwrap_err();
-        assert!(e.to_string().contains("tcp"));
+        let f = apply_filter(&["udp".to_string()]).unwrap();
+        let mut rec = FlowRecord::default();
+        rec.key.class = crate::record::KeyClass::Ipv4 as u8;
+        rec.key.proto = 17;
+        assert!(f.matches(&rec));
+        rec.key.proto = 6;
+        assert!(!f.matches(&rec));
+        let e =
+            apply_filter(&["dst".to_string(), "port".to_string(), "and".to_string()]).unwrap_err();
+        assert!(e.to_string().contains("port"), "{e}");
     }
 }

@@ -304,8 +304,13 @@ fn flag_prim(f: Flag, dir: Dir, rec: &FlowRecord) -> bool {
         }
         // Argus sets ARGUS_CON_ESTABLISHED once both sides of an IP flow spoke
         // (a TCP RST answering a SYN counts); an established TCP flow keeps it.
+        // Neighbour discovery exchanges (ICMPv6 133-137) never count as connected.
         Flag::Established => {
+            let nd = rec.key.class() == KeyClass::Ipv6
+                && rec.key.proto == 58
+                && matches!(rec.key.sport >> 8, 133..=137);
             is_ip(rec)
+                && !nd
                 && ((rec.src.pkts > 0 && rec.dst.pkts > 0) || st & tcpstate::ESTABLISHED != 0)
         }
         Flag::Timeout => rec.cause == Cause::Timeout,

@@ -458,8 +458,9 @@ impl Flow {
         };
         std::mem::swap(&mut rec, &mut self.rec);
         rec.kind = crate::record::RecordKind::Flow;
-        // Argus starts a record at its source's first packet when it has one.
-        if rec.src.pkts > 0 {
+        // Argus starts a later record at its source's first packet when it
+        // has one (the first record starts at the flow's first packet).
+        if !self.first && rec.src.pkts > 0 {
             rec.stime_ns = rec.src.stime_ns;
         }
         rec.cause = if self.first && cause == Cause::Status {

@@ -801,7 +801,12 @@ impl Printer {
             KeyClass::Ether if numeric => {
                 let _ = write!(out, "{}", rec.key.aux as u16);
             }
-            KeyClass::Ether => out.push_str(ethertype_name(rec.key.aux as u16)),
+            KeyClass::Ether => match ethertype_name(rec.key.aux as u16) {
+                Some(name) => out.push_str(name),
+                None => {
+                    let _ = write!(out, "{}", rec.key.aux as u16);
+                }
+            },
             KeyClass::Llc if numeric => out.push('0'),
             KeyClass::Llc => out.push_str("llc"),
             KeyClass::None => {}

@@ -274,10 +274,10 @@ pub fn ip_proto_name(p: u8) -> &'static str {
     }
 }
 
-/// The name `ra` prints in the proto column for a non-IP ethertype, `unknown` when
-/// it has none.
-pub fn ethertype_name(t: u16) -> &'static str {
-    match t {
+/// The name `ra` prints in the proto column for a non-IP ethertype; `None` when
+/// it has none (ra then prints the ethertype in decimal, e.g. `34997`).
+pub fn ethertype_name(t: u16) -> Option<&'static str> {
+    Some(match t {
         0x0200 => "pup",
         0x0800 => "ip",
         0x0806 => "arp",
@@ -295,8 +295,8 @@ pub fn ethertype_name(t: u16) -> &'static str {
         0x8848 => "mpls-mc",
         0x88cc => "lldp",
         0x9000 => "loop",
-        _ => "unknown",
-    }
+        _ => return None,
+    })
 }
 
 /// The name `ra` prints for an 802.2 LLC SAP.
@@ -358,8 +358,8 @@ mod tests {
         assert_eq!(ip_proto_name(132), "sctp");
         assert_eq!(ip_proto_name(165), "unas");
         assert_eq!(ip_proto_name(253), "ib");
-        assert_eq!(ethertype_name(0x88a8), "unknown");
-        assert_eq!(ethertype_name(0x8864), "pppoe");
+        assert_eq!(ethertype_name(0x88a8), None);
+        assert_eq!(ethertype_name(0x8864), Some("pppoe"));
         assert_eq!(llc_sap_name(0x42), Some("stp"));
         assert_eq!(llc_sap_name(0x01), None);
     }
