@@ -489,6 +489,7 @@ impl Collector {
         out: &mut Vec<FlowRecord>,
     ) -> Result<usize, DecodeError> {
         self.stats.datagrams += 1;
+        self.expire_held(now_ns);
         let before = out.len();
         let r = match u16_at(datagram, 0) {
             None => Err(DecodeError::TooShort {
@@ -502,7 +503,6 @@ impl Collector {
                 Err(DecodeError::UnknownVersion(v))
             }
         };
-        self.expire_held(now_ns);
         match r {
             Ok(()) => Ok(out.len() - before),
             Err(e) => {
