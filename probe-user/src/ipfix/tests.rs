@@ -146,9 +146,7 @@ fn count_records(m: &[u8]) -> u32 {
             257 => record_len(&FIELDS_V6),
             _ => 0,
         };
-        if rl > 0 {
-            n += ((len - 4) / rl) as u32;
-        }
+        n += (len - 4).checked_div(rl).unwrap_or(0) as u32;
         off += len;
     }
     n

@@ -575,7 +575,7 @@ impl Collector {
                 ..Acc::default()
             };
             a.has_reverse = false;
-            if let Some(rec) = self.to_record(&a, &ctx, exporter, None) {
+            if let Some(rec) = self.make_record(&a, &ctx, exporter, None) {
                 out.push(rec);
             }
         }
@@ -981,13 +981,13 @@ impl Collector {
                 }
                 continue;
             }
-            if let Some(rec) = self.to_record(&a, &ctx, key.exporter, system_init_ms) {
+            if let Some(rec) = self.make_record(&a, &ctx, key.exporter, system_init_ms) {
                 out.push(rec);
             }
         }
     }
 
-    fn to_record(
+    fn make_record(
         &mut self,
         a: &Acc,
         ctx: &MsgCtx,
