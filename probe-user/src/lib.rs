@@ -6,6 +6,8 @@
 //! - [`packet`]: the one parser, link layer to L4
 //! - [`filter`]: the Argus filter language (`ra - "tcp and port 80"`)
 //! - [`flow`]: the flow engine (pinned workers, sharded tables, Argus flow model)
+//! - [`netflow`]: NetFlow v5/v9 and IPFIX collection (export datagrams to records)
+//! - [`ipfix`]: IPFIX export of records (RFC 7011, RFC 5103 biflows)
 //! - [`record`]: flow records and their binary encoding
 //! - [`ring`]: record files, ring directories of mapped segments, streams
 //! - [`print`]: Argus `ra`-style text, CSV and JSON output
@@ -17,6 +19,8 @@ pub mod cli;
 pub mod clients;
 pub mod filter;
 pub mod flow;
+pub mod ipfix;
+pub mod netflow;
 pub mod packet;
 pub mod print;
 pub mod record;

@@ -53,6 +53,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "/usr/sbin/ip"),
     ("ethtool", "/usr/sbin/ethtool"),
     ("tcpreplay", "/usr/bin/tcpreplay"),
+    ("softflowd", "/usr/sbin/softflowd"),
+    ("nfdump", "/usr/bin/nfcapd"),
 ];
 
 fn root() -> PathBuf {

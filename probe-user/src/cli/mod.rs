@@ -7,6 +7,7 @@
 pub mod aliases;
 pub mod anonymize;
 pub mod cluster;
+pub mod collect;
 pub mod count;
 pub mod grep;
 pub mod probe;
@@ -31,6 +32,7 @@ Commands:
   count   count records, packets, bytes (racount): ocellus count -r PATH... [-M proto]
   cluster merge records by flow or keys (racluster): ocellus cluster -r PATH... [-m KEY...]
   grep    select records by payload (ragrep): ocellus grep -r PATH... -e REGEX
+  collect NetFlow v5/v9 and IPFIX in: ocellus collect --listen udp://ADDR:PORT | -r EXPORTS.pcap [-w OUT]
   anonymize  prefix-preserving anonymization (ranonymize): ocellus anonymize -r PATH... -w OUT --key HEX
   install-aliases DIR  make ra, rasort, racount, racluster, ragrep, ranonymize links to ocellus
 
@@ -52,6 +54,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         "cluster" => cluster::main(rest),
         "grep" => grep::main(rest),
         "anonymize" => anonymize::main(rest),
+        "collect" => collect::main(rest),
         "install-aliases" => aliases::install(rest),
         "-h" | "--help" | "help" => {
             print!("{TOP_HELP}");
@@ -62,7 +65,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         other => {
-            eprintln!("ocellus: unknown command '{other}'; the commands are probe, read, sort, count, cluster, grep, anonymize and install-aliases (see ocellus --help)");
+            eprintln!("ocellus: unknown command '{other}'; the commands are probe, read, sort, count, cluster, grep, anonymize, collect and install-aliases (see ocellus --help)");
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -27,6 +27,9 @@ Usage: ocellus read -r PATH... [OPTIONS] [- FILTER]
   -Z s|d|b      TCP flags per side in the State column
   -M man        print the probe's management (start/stop) records too
   --json        one JSON object per record
+  --ipfix udp://HOST:PORT|tcp://HOST:PORT
+                export the records as IPFIX (RFC 7011, RFC 5103 biflows)
+                instead of printing them
   -h, --help    this help
 
 Filter (after a lone - or --, as in ra), e.g. - 'tcp and dst port 80':
@@ -64,6 +67,8 @@ pub struct ReadArgs {
     pub man: bool,
     pub json: bool,
     pub filter: Vec<String>,
+    /// `--ipfix DEST`: export as IPFIX instead of printing.
+    pub ipfix: Option<String>,
 }
 
 /// Parses `read`'s arguments. Errors are one line, naming the option.
@@ -85,6 +90,7 @@ pub fn parse_args(args: &[String]) -> Result<ReadArgs, String> {
             }
             "-h" | "--help" => return Err(String::new()),
             "--json" => a.json = true,
+            "--ipfix" => a.ipfix = Some(value(&mut i, "--ipfix")?),
             "-r" => {
                 let first = value(&mut i, "-r")?;
                 a.paths.push(PathBuf::from(first));
@@ -222,6 +228,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
 fn run(a: &ReadArgs, filter: Option<&Filter>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // A filter naming `man` asks for management records even without -M man.
     let want_man = a.man || filter.is_some_and(Filter::mentions_man);
+    if let Some(dest) = &a.ipfix {
+        return export_ipfix(a, dest, filter, want_man);
+    }
     let mut printer = crate::print::Printer::new(print_options(a)?);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -247,6 +256,42 @@ fn run(a: &ReadArgs, filter: Option<&Filter>) -> Result<ExitCode, Box<dyn std::e
         }
     }
     out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--ipfix`: sends the selected records to an IPFIX collector.
+fn export_ipfix(
+    a: &ReadArgs,
+    dest: &str,
+    filter: Option<&Filter>,
+    want_man: bool,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut exporter =
+        crate::ipfix::Exporter::connect(dest, crate::ipfix::ExporterConfig::default())?;
+    let mut rec = FlowRecord::default();
+    let mut selected: u64 = 0;
+    'paths: for path in &a.paths {
+        let mut src = ring::open_source(path, a.follow)?;
+        while src.next_into(&mut rec)? {
+            if (rec.kind.is_man() && !want_man) || filter.is_some_and(|f| !f.matches(&rec)) {
+                continue;
+            }
+            if a.max_records.is_some_and(|n| selected >= n) {
+                break 'paths;
+            }
+            exporter.export(&rec)?;
+            selected += 1;
+            if a.follow {
+                exporter.flush()?;
+            }
+        }
+    }
+    exporter.flush()?;
+    let st = exporter.stats();
+    eprintln!(
+        "ocellus read: exported {} records in {} IPFIX messages to {dest} ({} skipped: not IP flows)",
+        st.records, st.messages, st.skipped
+    );
     Ok(ExitCode::SUCCESS)
 }
 
