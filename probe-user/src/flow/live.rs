@@ -24,6 +24,7 @@ use super::pipeline::{
 use super::{key, Emitted, EngineConfig, EngineStats, FlowTable};
 use crate::packet::{self, LinkType, Malformed, PacketInfo};
 use crossbeam_channel::{bounded, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -57,6 +58,8 @@ pub struct LiveWorker {
     out: Sender<WorkerOut>,
     my_shards: Vec<usize>,
     next_scan_ns: u64,
+    /// Lowest first-packet time of all workers (stamps the probe start record).
+    first_packet_ns: Arc<AtomicU64>,
     pub stats: LiveStats,
 }
 
@@ -87,9 +90,11 @@ pub fn start(
     let (tx, rx) = bounded::<WorkerOut>(workers * 8);
     let man = cfg.man_records;
     let srcid = cfg.srcid;
+    let first_packet_ns = Arc::new(AtomicU64::new(u64::MAX));
+    let first_w = Arc::clone(&first_packet_ns);
     let writer = std::thread::Builder::new()
         .name("ocellus-writer".into())
-        .spawn(move || writer_loop(workers, rx, out, man, srcid))
+        .spawn(move || writer_loop(workers, rx, out, man, srcid, first_w))
         .map_err(|e| PipelineError::Worker(e.to_string()))?;
     let ws = (0..workers)
         .map(|id| LiveWorker {
@@ -109,6 +114,7 @@ pub fn start(
             out: tx.clone(),
             my_shards: (0..nshards).filter(|s| s % workers == id).collect(),
             next_scan_ns: 0,
+            first_packet_ns: Arc::clone(&first_packet_ns),
             stats: LiveStats::default(),
         })
         .collect();
@@ -131,6 +137,10 @@ impl LiveWorker {
         meta: Option<KernelMeta>,
     ) -> Result<(), PipelineError> {
         self.stats.frames += 1;
+        if self.stats.frames == 1 {
+            // Once per worker, not per packet.
+            self.first_packet_ns.fetch_min(ts_ns, Ordering::AcqRel);
+        }
         let mut info = PacketInfo::default();
         packet::parse(link, data, wire_len, ts_ns, &mut info);
         if info.malformed != Malformed::None {

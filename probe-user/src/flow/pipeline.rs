@@ -23,6 +23,7 @@ use crate::record::{FlowKey, FlowRecord, ManInfo, RecordKind};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Where the pipeline's records go.
@@ -273,9 +274,11 @@ pub fn replay<S: PacketSource>(
 
     let man = cfg.man_records;
     let srcid = cfg.srcid;
+    let first_packet_ns = Arc::new(AtomicU64::new(u64::MAX));
+    let first_w = Arc::clone(&first_packet_ns);
     let writer = std::thread::Builder::new()
         .name("ocellus-writer".into())
-        .spawn(move || writer_loop(workers, wrx, out, man, srcid))
+        .spawn(move || writer_loop(workers, wrx, out, man, srcid, first_w))
         .map_err(|e| PipelineError::Worker(e.to_string()))?;
     if let Some(c) = cores.first() {
         core_affinity::set_for_current(*c);
@@ -285,6 +288,7 @@ pub fn replay<S: PacketSource>(
     let read_result = read_loop(
         src,
         cfg,
+        &first_packet_ns,
         &table,
         nshards,
         workers,
@@ -329,6 +333,7 @@ pub fn replay<S: PacketSource>(
 fn read_loop<S: PacketSource>(
     src: &mut S,
     cfg: &ReplayConfig,
+    first_packet_ns: &AtomicU64,
     table: &FlowTable,
     nshards: usize,
     workers: usize,
@@ -377,6 +382,7 @@ fn read_loop<S: PacketSource>(
         n += 1;
         if report.first_ts_ns == 0 {
             report.first_ts_ns = pkt.ts_ns;
+            first_packet_ns.store(pkt.ts_ns, Ordering::Release);
             next_tick = pkt.ts_ns.saturating_add(scan_ns);
         }
         now = now.max(pkt.ts_ns);
@@ -507,12 +513,16 @@ fn worker_loop(
     Ok(EngineStats::default())
 }
 
+/// `first_packet_ns` holds the time of the first packet (the lowest any
+/// reader or worker saw): it is set before that packet's records can reach the
+/// writer, and it stamps the probe start record.
 pub(crate) fn writer_loop(
     workers: usize,
     rx: Receiver<WorkerOut>,
     mut out: Box<dyn RecordOut>,
     man: bool,
     srcid: u32,
+    first_packet_ns: Arc<AtomicU64>,
 ) -> Result<u64, PipelineError> {
     let mut heap: BinaryHeap<Reverse<Ordered>> = BinaryHeap::new();
     let mut marks = vec![0u64; workers];
@@ -544,7 +554,9 @@ pub(crate) fn writer_loop(
         let wm = marks.iter().copied().min().unwrap_or(0);
         if man && !started && !heap.is_empty() {
             started = true;
-            let mut m = man_record(RecordKind::ManStart, first_ts, first_ts, &totals);
+            let t = first_packet_ns.load(Ordering::Acquire);
+            let t = if t == u64::MAX { first_ts } else { t };
+            let mut m = man_record(RecordKind::ManStart, t, t, &totals);
             write(&mut m, &mut out)?;
         }
         while heap.peek().is_some_and(|r| r.0 .0.due_ns <= wm) {
@@ -561,10 +573,14 @@ pub(crate) fn writer_loop(
     }
     if man {
         if !started {
-            let mut m = man_record(RecordKind::ManStart, first_ts, first_ts, &totals);
+            let t = first_packet_ns.load(Ordering::Acquire);
+            let t = if t == u64::MAX { first_ts } else { t };
+            let mut m = man_record(RecordKind::ManStart, t, t, &totals);
             write(&mut m, &mut out)?;
         }
-        let mut m = man_record(RecordKind::ManStop, first_ts, last_ts, &totals);
+        let t = first_packet_ns.load(Ordering::Acquire);
+        let t = if t == u64::MAX { first_ts } else { t };
+        let mut m = man_record(RecordKind::ManStop, t, last_ts, &totals);
         write(&mut m, &mut out)?;
     }
     out.finish()?;

@@ -803,6 +803,9 @@ impl Printer {
             }
             KeyClass::Ether => match ethertype_name(rec.key.aux as u16) {
                 Some(name) => out.push_str(name),
+                // ra names an unknown ethertype `unknown`, and prints its
+                // number once ports are numeric (-n).
+                None if self.numeric() == 0 => out.push_str("unknown"),
                 None => {
                     let _ = write!(out, "{}", rec.key.aux as u16);
                 }
