@@ -37,6 +37,7 @@ static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(xdp_stat::COUNT, 
 
 /// Offsets past this are not followed (keeps every offset bounded for the verifier).
 const MAX_OFF: usize = 1024;
+const NO_LIM: usize = MAX_OFF + 64;
 const MAX_VLAN_TAGS: usize = 2;
 const MAX_MPLS_LABELS: usize = 4;
 const MAX_IPV6_EXT: usize = 4;
@@ -51,8 +52,10 @@ fn count(idx: u32) {
     }
 }
 
-/// `N` bytes at `off` when they lie before `lim` (an offset) and before the
-/// end of the frame.
+/// `N` bytes at `off` when they lie before `lim` (an offset from the IP
+/// header's length fields, or `NO_LIM`) and before the end of the frame.
+/// `lim` must never be derived from `data_end`: LLVM would then drop the
+/// packet-pointer check the verifier needs as redundant.
 #[inline(always)]
 fn load<const N: usize>(ctx: &XdpContext, off: usize, lim: usize) -> Option<[u8; N]> {
     if off > MAX_OFF || off + N > lim {
@@ -149,7 +152,7 @@ fn malformed(p: &mut Parsed) {
 }
 
 fn parse(ctx: &XdpContext, p: &mut Parsed) {
-    let frame = ctx.data_end() - ctx.data();
+    let frame = NO_LIM;
     let Some(eth) = load::<14>(ctx, 0, frame) else {
         malformed(p);
         return;
@@ -232,12 +235,12 @@ fn ipv4(ctx: &XdpContext, off: usize, frame: usize, p: &mut Parsed) {
         // Fragments: userspace matches them with their first fragment.
         return;
     }
-    if off + hl > frame {
+    if ctx.data() + off + hl > ctx.data_end() {
         // Options cut short.
         malformed(p);
         return;
     }
-    let lim = if off + total < frame { off + total } else { frame };
+    let lim = off + total;
     p.key.class = KeyClass::Ipv4 as u8;
     p.key.src[..4].copy_from_slice(&h[12..16]);
     p.key.dst[..4].copy_from_slice(&h[16..20]);
@@ -268,8 +271,7 @@ fn ipv6(ctx: &XdpContext, off: usize, frame: usize, p: &mut Parsed) {
         // A jumbogram or BIG TCP: userspace reads the length option.
         return;
     }
-    let end = off + 40 + plen;
-    let lim = if end < frame { end } else { frame };
+    let lim = off + 40 + plen;
     let mut next = h[6];
     let mut l4 = off + 40;
     let mut done = false;

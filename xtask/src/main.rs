@@ -191,12 +191,18 @@ fn build_ebpf() -> Result<()> {
             "--target",
             "bpfel-unknown-none",
             "--release",
+            "--locked",
             "--target-dir",
         ])
         .arg(root().join("target/ebpf")))?;
     let obj = root().join(EBPF_OBJ);
     if !obj.is_file() {
         bail!("the eBPF build finished but {} is missing", obj.display());
+    }
+    // probe-user/build.rs embeds the object; make it look again.
+    let script = root().join("probe-user/build.rs");
+    if let Ok(f) = std::fs::File::options().append(true).open(&script) {
+        let _ = f.set_modified(std::time::SystemTime::now());
     }
     eprintln!("build-ebpf: {}", obj.display());
     Ok(())
