@@ -587,14 +587,31 @@ fn xsk_loop(
 }
 
 fn pcap_loop(
-    mut cap: pcap::Capture<pcap::Active>,
+    cap: pcap::Capture<pcap::Active>,
     w: &mut LiveWorker,
     ctr: &SourceCounters,
     stop: &AtomicBool,
 ) -> Result<(), LiveError> {
+    use std::os::fd::AsRawFd;
     let link = LinkType(cap.get_datalink().0 as u32);
+    // Non-blocking, with our own poll: with TPACKET_V3 a blocking read waits
+    // for a full or timed-out block and would not see the stop flag on an idle
+    // link.
+    let mut cap = cap
+        .setnonblock()
+        .map_err(|e| LiveError::Pcap(format!("non-blocking mode: {e}")))?;
+    let fd = cap.as_raw_fd();
+    let wait = |ms: i32| {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, ms) };
+    };
     let mut next_stats = Instant::now() + Duration::from_secs(1);
-    let (mut frames, mut bytes, mut since_tick) = (0u64, 0u64, 0u32);
+    let mut tot = (0u64, 0u64);
     let read_stats = |cap: &mut pcap::Capture<pcap::Active>| {
         if let Ok(s) = cap.stats() {
             ctr.pcap_received
@@ -604,51 +621,52 @@ fn pcap_loop(
                 .store(s.if_dropped as u64, Ordering::Relaxed);
         }
     };
-    while !stop.load(Ordering::Relaxed) {
-        match cap.next_packet() {
-            Ok(p) => {
-                let ts = (p.header.ts.tv_sec as u64)
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(p.header.ts.tv_usec as u64);
-                frames += 1;
-                bytes += p.header.len as u64;
-                w.push(link, p.data, p.header.len, ts, None)?;
-                since_tick += 1;
-                if since_tick >= 64 {
-                    since_tick = 0;
-                    w.tick(now_real_ns())?;
+    // Reads what is ready (at most `max` frames); returns how many.
+    let drain = |cap: &mut pcap::Capture<pcap::Active>,
+                 w: &mut LiveWorker,
+                 tot: &mut (u64, u64),
+                 max: u32|
+     -> Result<u32, LiveError> {
+        let mut n = 0;
+        while n < max {
+            match cap.next_packet() {
+                Ok(p) => {
+                    let ts = (p.header.ts.tv_sec as u64)
+                        .saturating_mul(1_000_000_000)
+                        .saturating_add(p.header.ts.tv_usec as u64);
+                    tot.0 += 1;
+                    tot.1 += p.header.len as u64;
+                    w.push(link, p.data, p.header.len, ts, None)?;
+                    n += 1;
                 }
+                Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => break,
+                Err(e) => return Err(LiveError::Pcap(e.to_string())),
             }
-            Err(pcap::Error::TimeoutExpired) => {
-                since_tick = 0;
-                w.tick(now_real_ns())?;
-            }
-            Err(e) => return Err(LiveError::Pcap(e.to_string())),
+        }
+        Ok(n)
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let n = drain(&mut cap, w, &mut tot, 256)?;
+        w.tick(now_real_ns())?;
+        if n == 0 {
+            wait(100);
         }
         if Instant::now() >= next_stats {
             next_stats = Instant::now() + Duration::from_secs(1);
             read_stats(&mut cap);
-            ctr.frames.store(frames, Ordering::Relaxed);
-            ctr.bytes.store(bytes, Ordering::Relaxed);
+            ctr.frames.store(tot.0, Ordering::Relaxed);
+            ctr.bytes.store(tot.1, Ordering::Relaxed);
         }
     }
-    // Frames already in the ring (a block not yet handed over) still count.
-    for _ in 0..1_000_000 {
-        match cap.next_packet() {
-            Ok(p) => {
-                let ts = (p.header.ts.tv_sec as u64)
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(p.header.ts.tv_usec as u64);
-                frames += 1;
-                bytes += p.header.len as u64;
-                w.push(link, p.data, p.header.len, ts, None)?;
-            }
-            Err(_) => break,
-        }
+    // Frames in a block the kernel has not handed over yet (it retires a
+    // block after the 100 ms timeout) still count.
+    for _ in 0..3 {
+        wait(150);
+        while drain(&mut cap, w, &mut tot, 4096)? > 0 {}
     }
     read_stats(&mut cap);
-    ctr.frames.store(frames, Ordering::Relaxed);
-    ctr.bytes.store(bytes, Ordering::Relaxed);
+    ctr.frames.store(tot.0, Ordering::Relaxed);
+    ctr.bytes.store(tot.1, Ordering::Relaxed);
     w.tick(now_real_ns())?;
     Ok(())
 }
