@@ -141,7 +141,11 @@ fn ebpf_toolchain(check_only: bool) -> Result<()> {
     let rust_src = Command::new("rustup")
         .args(["component", "list", "--toolchain", "nightly", "--installed"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("rust-src")))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.starts_with("rust-src"))
+        })
         .unwrap_or(false);
     if !rust_src {
         if check_only {
@@ -221,7 +225,10 @@ fn main() -> ExitCode {
         Cmd::BuildEbpf => build_ebpf(),
         Cmd::Run { args } => (|| {
             setup(false)?;
-            if args.iter().any(|a| a == "--iface" || a.starts_with("--iface=")) {
+            if args
+                .iter()
+                .any(|a| a == "--iface" || a.starts_with("--iface="))
+            {
                 build_ebpf()?;
             }
             run(cargo().args(["build", "--release", "-p", "ocellus"]))?;

@@ -325,7 +325,11 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     if !(a.stats_interval.is_finite() && a.stats_interval > 0.0 && a.stats_interval <= 86400.0) {
-        return Err(format!("--stats-interval {}: use between 0 and 86400 seconds", a.stats_interval).into());
+        return Err(format!(
+            "--stats-interval {}: use between 0 and 86400 seconds",
+            a.stats_interval
+        )
+        .into());
     }
     let cfg = LiveConfig {
         ifaces: a.iface.clone(),

@@ -145,7 +145,10 @@ pub struct LiveReport {
 }
 
 enum Source {
-    Xsk { xsk: Xsk, label: String },
+    Xsk {
+        xsk: Xsk,
+        label: String,
+    },
     Pcap {
         cap: pcap::Capture<pcap::Active>,
         label: String,
@@ -309,8 +312,9 @@ pub fn run(
 
     let n = sources.len();
     let (workers, handle) = live::start(&cfg.engine, n, out)?;
-    let counters: Vec<Arc<SourceCounters>> =
-        (0..n).map(|_| Arc::new(SourceCounters::default())).collect();
+    let counters: Vec<Arc<SourceCounters>> = (0..n)
+        .map(|_| Arc::new(SourceCounters::default()))
+        .collect();
     let labels: Vec<String> = sources
         .iter()
         .map(|s| match s {
@@ -559,10 +563,13 @@ fn xsk_loop(
             let ts = f.meta.map_or_else(now_real_ns, |m| {
                 (m.ktime_ns as i64).saturating_add(offset).max(0) as u64
             });
-            let meta = f.meta.filter(|m| m.flags & META_USER_KEY == 0).map(|m| KernelMeta {
-                flow_hash: m.flow_hash,
-                shard_hash: m.shard_hash,
-            });
+            let meta = f
+                .meta
+                .filter(|m| m.flags & META_USER_KEY == 0)
+                .map(|m| KernelMeta {
+                    flow_hash: m.flow_hash,
+                    shard_hash: m.shard_hash,
+                });
             frames += 1;
             bytes += len as u64;
             if let Err(e) = w.push(LinkType::ETHERNET, f.data, len, ts, meta) {

@@ -15,10 +15,8 @@ use std::process::Command;
 #[repr(C, align(8))]
 struct Aligned<B: ?Sized>(B);
 
-static OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
-    env!("OUT_DIR"),
-    "/ocellus-xdp.o"
-)));
+static OBJECT: &Aligned<[u8]> =
+    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/ocellus-xdp.o")));
 
 /// Whether this build carries the XDP program.
 pub fn object_present() -> bool {

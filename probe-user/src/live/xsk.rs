@@ -254,7 +254,12 @@ impl Xsk {
             tx_metadata_len: 0,
         };
         setsockopt(raw, libc::XDP_UMEM_REG, &reg, "XDP_UMEM_REG")?;
-        setsockopt(raw, libc::XDP_UMEM_FILL_RING, &cfg.ring, "XDP_UMEM_FILL_RING")?;
+        setsockopt(
+            raw,
+            libc::XDP_UMEM_FILL_RING,
+            &cfg.ring,
+            "XDP_UMEM_FILL_RING",
+        )?;
         setsockopt(
             raw,
             libc::XDP_UMEM_COMPLETION_RING,
