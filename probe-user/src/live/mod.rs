@@ -146,7 +146,7 @@ pub struct LiveReport {
 
 enum Source {
     Xsk {
-        xsk: Xsk,
+        xsk: Box<Xsk>,
         label: String,
     },
     Pcap {
@@ -205,7 +205,7 @@ fn open_xdp(cfg: &LiveConfig) -> Result<(Vec<XdpAttachment>, Vec<Source>), LiveE
             att.add_socket(q, &xsk)?;
             zc = Some(xsk.zero_copy);
             sources.push(Source::Xsk {
-                xsk,
+                xsk: Box::new(xsk),
                 label: format!("{iface}/q{q}"),
             });
         }
@@ -379,10 +379,11 @@ pub fn run(
     let mut first_err: Option<LiveError> = None;
     for t in threads {
         match t.join() {
-            Ok(Ok(w)) => finished.push(w),
-            Ok(Err((w, e))) => {
+            Ok((w, e)) => {
                 finished.push(w);
-                first_err.get_or_insert(e);
+                if let Some(e) = e {
+                    first_err.get_or_insert(e);
+                }
             }
             Err(_) => {
                 first_err.get_or_insert(LiveError::Config("a capture thread panicked".into()));
@@ -456,7 +457,8 @@ fn print_stats(atts: &[XdpAttachment], labels: &[String], counters: &[Arc<Source
     }
 }
 
-type LoopResult = Result<LiveWorker, (LiveWorker, LiveError)>;
+/// The worker back, with the error that stopped the loop if one did.
+type LoopResult = (LiveWorker, Option<LiveError>);
 
 /// One capture thread: reads its source until `stop`, feeding `w`.
 fn capture_loop(
@@ -472,16 +474,16 @@ fn capture_loop(
         Source::Pcap { cap, .. } => pcap_loop(cap, &mut w, ctr, stop),
     };
     match r {
-        Ok(()) => Ok(w),
+        Ok(()) => (w, None),
         Err(e) => {
             stop.store(true, Ordering::Relaxed);
-            Err((w, e))
+            (w, Some(e))
         }
     }
 }
 
 fn xsk_loop(
-    mut xsk: Xsk,
+    mut xsk: Box<Xsk>,
     w: &mut LiveWorker,
     ctr: &SourceCounters,
     filter: Option<pcap::BpfProgram>,
