@@ -222,6 +222,73 @@ pub const fn fmix64(mut k: u64) -> u64 {
     k
 }
 
+/// The metadata block the XDP program writes in front of each frame it hands
+/// to an AF_XDP socket (`bpf_xdp_adjust_meta`). In the UMEM it ends exactly
+/// where the frame starts.
+///
+/// `ktime_ns` is `bpf_ktime_get_ns()`: CLOCK_MONOTONIC, not wall time.
+/// Userspace converts it with an offset `realtime - monotonic` read once at
+/// start (and re-read periodically, so a stepped wall clock is followed).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct XdpMeta {
+    /// CLOCK_MONOTONIC nanoseconds when the XDP program saw the frame.
+    pub ktime_ns: u64,
+    /// `XDP_META_MAGIC`: tells a written block from stale UMEM bytes.
+    pub magic: u32,
+    /// `sym_hash()` of the canonical key (0 with `META_USER_KEY`).
+    pub flow_hash: u32,
+    /// `pair_hash()` of the key: picks the table shard (0 with `META_USER_KEY`).
+    pub shard_hash: u32,
+    /// Offsets of the network and transport headers from the frame start.
+    pub l3_off: u16,
+    pub l4_off: u16,
+    /// `META_*` bits.
+    pub flags: u16,
+    /// The key's `KeyClass` (0 when the kernel did not key the frame).
+    pub class: u8,
+    /// The IP protocol (0 for non-IP).
+    pub proto: u8,
+    /// The RX queue the frame came in on.
+    pub rx_queue: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<XdpMeta>() == 32);
+
+/// `XdpMeta::magic`.
+pub const XDP_META_MAGIC: u32 = 0x0CE1_15A5;
+/// The kernel did not build the key (tunnels, fragments, ICMP errors, non-IP,
+/// anything beyond the simple cases): userspace computes it. Hashes are 0.
+pub const META_USER_KEY: u16 = 1 << 0;
+/// The kernel parser found the frame malformed (userspace decides how).
+pub const META_MALFORMED: u16 = 1 << 1;
+/// A VLAN tag was seen.
+pub const META_VLAN: u16 = 1 << 2;
+/// An MPLS label stack was seen.
+pub const META_MPLS: u16 = 1 << 3;
+
+/// Indexes of the XDP program's per-CPU counters (`OCELLUS_STATS` map).
+pub mod xdp_stat {
+    /// Frames the program ran on.
+    pub const SEEN: u32 = 0;
+    /// Frames redirected to an AF_XDP socket.
+    pub const REDIRECTED: u32 = 1;
+    /// Frames the kernel filter excluded (passed to the stack, not captured).
+    pub const FILTERED: u32 = 2;
+    /// Frames the kernel parser found malformed (still handed to userspace).
+    pub const MALFORMED: u32 = 3;
+    /// Redirects that failed (no socket on the queue, socket ring full).
+    pub const REDIRECT_FAIL: u32 = 4;
+    /// Frames keyed in the kernel (hashes in the metadata).
+    pub const KEYED: u32 = 5;
+    /// Frames whose metadata could not be reserved.
+    pub const NO_META: u32 = 6;
+    pub const COUNT: u32 = 8;
+}
+
+/// The name of the XDP program in the object (also how a stale one is recognised).
+pub const XDP_PROG_NAME: &str = "ocellus_xdp";
+
 #[cfg(test)]
 mod tests {
     use super::*;

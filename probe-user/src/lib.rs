@@ -21,6 +21,7 @@ pub mod filter;
 pub mod flow;
 pub mod ipfix;
 pub mod netflow;
+pub mod live;
 pub mod packet;
 pub mod print;
 pub mod record;

@@ -4,6 +4,7 @@
 
 pub mod craft;
 pub mod diff;
+pub mod netns;
 pub mod scenarios;
 pub mod tools;
 

@@ -1,8 +1,11 @@
 //! Project tasks: `cargo xtask setup | run | test | bench`.
 //!
 //! `setup` checks (and, as root on Debian, installs) everything the build and
-//! the tests need, and says exactly what is missing otherwise. `run` builds the
-//! probe in release mode and runs `ocellus probe` with the given arguments.
+//! the tests need, and says exactly what is missing otherwise. `build-ebpf`
+//! builds the XDP program (nightly, `-Z build-std=core`, bpf-linker) into
+//! `target/ebpf/`, where `probe-user/build.rs` finds it. `run` builds the probe
+//! in release mode (and the XDP program first when the arguments capture live
+//! with `--iface`) and runs `ocellus probe` with the given arguments.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -24,7 +27,10 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
-    /// Build the probe (release) and run `ocellus probe ARGS...`.
+    /// Build the XDP program (needs nightly with rust-src and bpf-linker: `cargo xtask setup`).
+    BuildEbpf,
+    /// Build the probe (release) and run `ocellus probe ARGS...` (live capture
+    /// with `--iface` builds the XDP program first and needs root).
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -55,7 +61,16 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tcpreplay", "/usr/bin/tcpreplay"),
     ("softflowd", "/usr/sbin/softflowd"),
     ("nfdump", "/usr/bin/nfcapd"),
+    ("bpftool", "/usr/sbin/bpftool"),
+    ("iputils-ping", "/usr/bin/ping"),
 ];
+
+/// The bpf-linker release that links with the nightly's LLVM (see
+/// ../shared/TOOLCHAIN.md: 0.11 needs a system LLVM 23, 0.10.0 emits bad BTF).
+const BPF_LINKER: &str = "bpf-linker@0.10.4";
+
+/// Where `build-ebpf` leaves the XDP object (probe-user/build.rs looks here).
+const EBPF_OBJ: &str = "target/ebpf/bpfel-unknown-none/release/ocellus-xdp";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -104,6 +119,7 @@ fn setup(check_only: bool) -> Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
+    ebpf_toolchain(check_only)?;
     let corpus = root().join("../shared/corpus/real");
     if !corpus.is_dir() {
         eprintln!(
@@ -111,6 +127,90 @@ fn setup(check_only: bool) -> Result<()> {
             corpus.display()
         );
     }
+    Ok(())
+}
+
+fn has_bpf_linker() -> bool {
+    Command::new("bpf-linker")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// The eBPF toolchain: nightly with rust-src, and bpf-linker.
+fn ebpf_toolchain(check_only: bool) -> Result<()> {
+    let rust_src = Command::new("rustup")
+        .args(["component", "list", "--toolchain", "nightly", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.starts_with("rust-src"))
+        })
+        .unwrap_or(false);
+    if !rust_src {
+        if check_only {
+            bail!("the XDP program needs nightly with rust-src: rustup toolchain install nightly --component rust-src");
+        }
+        eprintln!("setup: installing nightly with rust-src");
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+            "--component",
+            "rust-src",
+        ]))?;
+    }
+    if !has_bpf_linker() {
+        if check_only {
+            bail!("the XDP program needs bpf-linker: cargo +nightly install {BPF_LINKER} --locked");
+        }
+        eprintln!("setup: installing {BPF_LINKER} (a few minutes)");
+        run(Command::new("cargo")
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO")
+            .args(["+nightly", "install", BPF_LINKER, "--locked"]))?;
+    }
+    Ok(())
+}
+
+/// Builds the XDP program into `EBPF_OBJ`.
+fn build_ebpf() -> Result<()> {
+    ebpf_toolchain(false)?;
+    let dir = root().join("probe-ebpf");
+    // The stable toolchain's variables must not leak into the nightly build.
+    run(Command::new("cargo")
+        .current_dir(&dir)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .env_remove("RUSTFLAGS")
+        .env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=--btf")
+        .args([
+            "+nightly",
+            "build",
+            "-Z",
+            "build-std=core",
+            "--target",
+            "bpfel-unknown-none",
+            "--release",
+            "--locked",
+            "--target-dir",
+        ])
+        .arg(root().join("target/ebpf")))?;
+    let obj = root().join(EBPF_OBJ);
+    if !obj.is_file() {
+        bail!("the eBPF build finished but {} is missing", obj.display());
+    }
+    // probe-user/build.rs embeds the object; make it look again.
+    let script = root().join("probe-user/build.rs");
+    if let Ok(f) = std::fs::File::options().append(true).open(&script) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+    eprintln!("build-ebpf: {}", obj.display());
     Ok(())
 }
 
@@ -124,14 +224,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Setup { check } => setup(check),
+        Cmd::BuildEbpf => build_ebpf(),
         Cmd::Run { args } => (|| {
             setup(false)?;
+            if args
+                .iter()
+                .any(|a| a == "--iface" || a.starts_with("--iface="))
+            {
+                build_ebpf()?;
+            }
             run(cargo().args(["build", "--release", "-p", "ocellus"]))?;
             let bin = root().join("target/release/ocellus");
             run(Command::new(bin).arg("probe").args(&args))
         })(),
         Cmd::Test { args } => (|| {
             setup(false)?;
+            // The live-capture tests load the XDP program.
+            build_ebpf()?;
             run(cargo().args(["build", "--release", "-p", "ocellus"]))?;
             run(cargo().args(["test", "--workspace"]).args(&args))
         })(),

@@ -22,8 +22,49 @@ use std::process::ExitCode;
 )]
 pub struct ProbeArgs {
     /// Capture files to replay (pcap, pcapng, gzip too), read in timestamp order as one capture.
-    #[arg(short = 'r', long = "read", num_args = 1.., required = true, value_name = "FILE")]
+    #[arg(short = 'r', long = "read", num_args = 1.., required_unless_present = "iface", conflicts_with = "iface", value_name = "FILE")]
     pub read: Vec<PathBuf>,
+    /// Capture live on this interface (several times for several); needs root.
+    /// Runs until SIGINT/SIGTERM, then flushes every flow.
+    #[arg(short = 'i', long = "iface", value_name = "IFACE")]
+    pub iface: Vec<String>,
+    /// Live capture path: xdp (XDP + AF_XDP), pcap (libpcap), auto (XDP, else libpcap).
+    #[arg(long, default_value = "auto", value_parser = ["xdp", "pcap", "auto"])]
+    pub capture: String,
+    /// XDP attach mode: drv (native), skb (generic), auto (native, else generic).
+    #[arg(long, default_value = "auto", value_parser = ["drv", "skb", "auto"])]
+    pub xdp_mode: String,
+    /// tap: a dedicated tap/SPAN port, frames are consumed (XDP); host: the
+    /// host's own interface, every frame still reaches the host (libpcap).
+    #[arg(long, default_value = "tap", value_parser = ["tap", "host"])]
+    pub mode: String,
+    /// AF_XDP sockets (and workers) per interface: RX queues 0..N (default: all).
+    #[arg(long, value_name = "N")]
+    pub queues: Option<u32>,
+    /// CPUs to pin capture workers to, e.g. 2,3,4 (default: 0, 1, ...).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub cpus: Option<Vec<usize>>,
+    /// AF_XDP fill and RX ring entries (a power of two).
+    #[arg(long, default_value_t = 8192, value_name = "N")]
+    pub ring_size: u32,
+    /// AF_XDP UMEM frames per socket.
+    #[arg(long, default_value_t = 16384, value_name = "N")]
+    pub umem_frames: u32,
+    /// AF_XDP zero-copy: auto (where the driver offers it), on, off.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub zero_copy: String,
+    /// Busy-poll the AF_XDP sockets instead of sleeping.
+    #[arg(long)]
+    pub busy_poll: bool,
+    /// Capture filter in tcpdump syntax (compiled by libpcap).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// libpcap kernel buffer size in bytes.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    pub pcap_buffer: i32,
+    /// With --stats during live capture: print counters every SECS.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub stats_interval: f64,
     /// Output: FILE, DIR/ (ring of mapped segments) or - (record stream on stdout).
     #[arg(short = 'w', long = "write", value_name = "OUT")]
     pub write: Option<String>,
@@ -62,7 +103,7 @@ pub struct ProbeArgs {
     /// Append to an existing record file instead of replacing it.
     #[arg(long)]
     pub append: bool,
-    /// Print the probe's counters on stderr at the end.
+    /// Print the probe's counters on stderr at the end (and periodically when live).
     #[arg(long)]
     pub stats: bool,
     /// No progress bar, no warnings summary.
@@ -97,6 +138,8 @@ impl RecordOut for SinkOut {
 struct PrintOut {
     printer: crate::print::Printer,
     out: std::io::BufWriter<std::io::Stdout>,
+    /// Live capture: each record shows as it is reported.
+    flush_each: bool,
 }
 
 impl RecordOut for PrintOut {
@@ -106,7 +149,14 @@ impl RecordOut for PrintOut {
         }
         self.printer
             .write_record(rec, &mut self.out)
-            .map_err(|e| PipelineError::Output(e.to_string()))
+            .map_err(|e| PipelineError::Output(e.to_string()))?;
+        if self.flush_each {
+            use std::io::Write;
+            self.out
+                .flush()
+                .map_err(|e| PipelineError::Output(e.to_string()))?;
+        }
+        Ok(())
     }
     fn finish(&mut self) -> Result<(), PipelineError> {
         use std::io::Write;
@@ -146,6 +196,9 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         )
         .into());
     }
+    if !a.iface.is_empty() {
+        return run_live(a);
+    }
     let mut reader = MergedReader::open(&a.read)?;
     let total = reader.total_size();
     let workers = a.workers.unwrap_or_else(|| {
@@ -182,6 +235,7 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         None => Box::new(PrintOut {
             printer: crate::print::Printer::new(crate::print::PrintOptions::default()),
             out: std::io::BufWriter::new(std::io::stdout()),
+            flush_each: false,
         }),
     };
 
@@ -244,4 +298,116 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn record_out(a: &ProbeArgs, live: bool) -> Result<Box<dyn RecordOut>, Box<dyn std::error::Error>> {
+    Ok(match &a.write {
+        Some(spec) => Box::new(SinkOut(ring::open_sink(
+            spec,
+            &SinkOptions {
+                segment_bytes: a.segment_size,
+                max_segments: Some(a.max_segments),
+                append: a.append,
+                ..SinkOptions::default()
+            },
+        )?)),
+        None => Box::new(PrintOut {
+            printer: crate::print::Printer::new(crate::print::PrintOptions::default()),
+            out: std::io::BufWriter::new(std::io::stdout()),
+            flush_each: live,
+        }),
+    })
+}
+
+/// `ocellus probe --iface IF...`: live capture until SIGINT/SIGTERM.
+fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use crate::live::{self, xdp::AttachMode, xsk::ZeroCopy, CaptureKind, LiveConfig, WatchMode};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    if !(a.stats_interval.is_finite() && a.stats_interval > 0.0 && a.stats_interval <= 86400.0) {
+        return Err(format!(
+            "--stats-interval {}: use between 0 and 86400 seconds",
+            a.stats_interval
+        )
+        .into());
+    }
+    let cfg = LiveConfig {
+        ifaces: a.iface.clone(),
+        capture: match a.capture.as_str() {
+            "xdp" => CaptureKind::Xdp,
+            "pcap" => CaptureKind::Pcap,
+            _ => CaptureKind::Auto,
+        },
+        xdp_mode: match a.xdp_mode.as_str() {
+            "drv" => AttachMode::Drv,
+            "skb" => AttachMode::Skb,
+            _ => AttachMode::Auto,
+        },
+        mode: if a.mode == "host" {
+            WatchMode::Host
+        } else {
+            WatchMode::Tap
+        },
+        queues: a.queues,
+        cpus: a.cpus.clone(),
+        xsk: crate::live::xsk::XskConfig {
+            frames: a.umem_frames,
+            ring: a.ring_size,
+            zero_copy: match a.zero_copy.as_str() {
+                "on" => ZeroCopy::Force,
+                "off" => ZeroCopy::Off,
+                _ => ZeroCopy::Auto,
+            },
+            busy_poll: a.busy_poll,
+            ..Default::default()
+        },
+        filter: a.filter.clone(),
+        pcap_buffer: a.pcap_buffer,
+        stats_every: a
+            .stats
+            .then(|| std::time::Duration::from_secs_f64(a.stats_interval)),
+        engine: ReplayConfig {
+            engine: EngineConfig {
+                status_interval_ns: (a.status_interval * 1e9) as u64,
+                user_data_len: a.user_data.min(65536),
+                shards: a.shards.clamp(1, 1 << 16),
+                ..EngineConfig::default()
+            },
+            workers: 1,
+            pin: !a.no_pin,
+            man_records: !a.no_man,
+            srcid: a.srcid,
+            ..ReplayConfig::default()
+        },
+        ..LiveConfig::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let out = record_out(a, true)?;
+    let report = match live::run(&cfg, out, stop) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ocellus probe: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let st = &report.engine;
+    if a.stats {
+        eprintln!(
+            "ocellus probe: {} capture: {} frames, {} packets, {} bytes, {} flows, {} records written, {} malformed, {} without a flow key, dropped: {} af_xdp, {} libpcap",
+            report.capture,
+            report.frames,
+            st.packets,
+            st.bytes,
+            st.flows_created,
+            report.records_written,
+            st.malformed,
+            st.unkeyed,
+            report.xsk_dropped,
+            report.pcap_dropped
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

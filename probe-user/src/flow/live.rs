@@ -299,7 +299,7 @@ mod tests {
             ..ReplayConfig::default()
         };
         let replayed = Collect::default();
-        let mut reader = MergedReader::open(&[path.clone()]).unwrap();
+        let mut reader = MergedReader::open(std::slice::from_ref(&path)).unwrap();
         pipeline::replay(&mut reader, &cfg, Box::new(replayed.clone()), |_| {}).unwrap();
 
         let live = Collect::default();
