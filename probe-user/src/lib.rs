@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clients;
 pub mod filter;
 pub mod flow;
+pub mod graph;
 pub mod packet;
 pub mod print;
 pub mod record;

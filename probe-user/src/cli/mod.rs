@@ -8,10 +8,12 @@ pub mod aliases;
 pub mod anonymize;
 pub mod cluster;
 pub mod count;
+pub mod graph;
 pub mod grep;
 pub mod probe;
 mod ra_common;
 pub mod read;
+pub mod report;
 pub mod sort;
 
 use std::process::ExitCode;
@@ -32,7 +34,10 @@ Commands:
   cluster merge records by flow or keys (racluster): ocellus cluster -r PATH... [-m KEY...]
   grep    select records by payload (ragrep): ocellus grep -r PATH... -e REGEX
   anonymize  prefix-preserving anonymization (ranonymize): ocellus anonymize -r PATH... -w OUT --key HEX
-  install-aliases DIR  make ra, rasort, racount, racluster, ragrep, ranonymize links to ocellus
+  graph   draw metrics over time (ragraph): ocellus graph bytes -M 1s [-m proto] -w out.png -r PATH...
+          or who talks to whom: ocellus graph --links -m saddr daddr dport -w out.svg -r PATH...
+  report  a self-contained HTML summary: ocellus report -r PATH... -w report.html
+  install-aliases DIR  make ra, rasort, racount, racluster, ragrep, ranonymize, ragraph links to ocellus
 
 Run `ocellus <COMMAND> --help` for a command's options.
 ";
@@ -52,6 +57,8 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         "cluster" => cluster::main(rest),
         "grep" => grep::main(rest),
         "anonymize" => anonymize::main(rest),
+        "graph" => graph::main(rest),
+        "report" => report::main(rest),
         "install-aliases" => aliases::install(rest),
         "-h" | "--help" | "help" => {
             print!("{TOP_HELP}");
@@ -62,7 +69,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         other => {
-            eprintln!("ocellus: unknown command '{other}'; the commands are probe, read, sort, count, cluster, grep, anonymize and install-aliases (see ocellus --help)");
+            eprintln!("ocellus: unknown command '{other}'; the commands are probe, read, sort, count, cluster, grep, anonymize, graph, report and install-aliases (see ocellus --help)");
             ExitCode::from(EXIT_USAGE)
         }
     }
