@@ -53,6 +53,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "/usr/sbin/ip"),
     ("ethtool", "/usr/sbin/ethtool"),
     ("tcpreplay", "/usr/bin/tcpreplay"),
+    // The HTML report's rendering test (tests/tests/graph.rs).
+    ("chromium", "/usr/bin/chromium"),
 ];
 
 fn root() -> PathBuf {

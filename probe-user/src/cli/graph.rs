@@ -105,6 +105,10 @@ fn chart_main(t: &ToolArgs, words: &[String]) -> Result<(), GraphError> {
             _ => keys.push(w.clone()),
         }
     }
+    if let (true, Some(first)) = (metrics.is_empty(), words.first()) {
+        // The first word is not a metric: say so.
+        MetricSpec::parse(first)?;
+    }
     if metrics.is_empty() {
         return Err(GraphError::Usage(format!(
             "name a metric to draw first (ocellus graph bytes -M 1s ...): {METRIC_NAMES}"

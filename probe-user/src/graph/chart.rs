@@ -128,16 +128,16 @@ pub fn colour(label: &str, rank: usize) -> RGBColor {
 
 /// The time formatter for a bin width and span.
 fn time_label(t_s: f64, bin_ns: u64, span_s: f64) -> String {
-    let secs = t_s.floor() as i64;
-    let nanos = ((t_s - t_s.floor()) * 1e9)
-        .round()
-        .clamp(0.0, 999_999_999.0) as u32;
+    // To the millisecond, so that 0.6 s does not print as .599.
+    let ms = (t_s * 1000.0).round() as i64;
+    let secs = ms.div_euclid(1000);
+    let nanos = (ms.rem_euclid(1000) * 1_000_000) as u32;
     let Some(dt) = Local.timestamp_opt(secs, nanos).single() else {
         return format!("{t_s:.0}");
     };
     let fmt = if span_s > 2.0 * 86400.0 {
         "%m-%d %H:%M"
-    } else if bin_ns < 1_000_000_000 && span_s < 60.0 {
+    } else if span_s <= 10.0 || (bin_ns < 1_000_000_000 && span_s < 60.0) {
         "%H:%M:%S%.3f"
     } else {
         "%H:%M:%S"
@@ -238,6 +238,7 @@ fn draw<DB: DrawingBackend>(
         lo *= 1.05;
         let unit = p.metric.unit();
         let split = drawn.iter().any(|d| d.below);
+        let empty = drawn.iter().all(|d| d.spans.iter().all(Option::is_none));
         let caption = if split {
             format!("{} ({unit}; source up, destination down)", p.metric.name())
         } else if p.metric.additive() && opts.stack && p.series.len() > 1 {
@@ -245,8 +246,14 @@ fn draw<DB: DrawingBackend>(
         } else {
             format!("{} ({unit})", p.metric.name())
         };
+        let caption = if empty {
+            format!("{caption}: no values (nothing to average)")
+        } else {
+            caption
+        };
         let mut chart = ChartBuilder::on(pa)
             .margin(8)
+            .margin_right(40)
             .caption(caption, (FONT, 15))
             .x_label_area_size(40)
             .y_label_area_size(90)

@@ -88,6 +88,10 @@ pub fn si(v: f64, unit: &str) -> String {
     if v == 0.0 {
         return format!("0 {unit}");
     }
+    if v.abs() < 1.0 && unit != "s" {
+        // Milli-packets and milli-flows read badly: plain decimals below 1.
+        return format!("{} {unit}", trim_decimals(v, 3));
+    }
     const UP: &[&str] = &["", "k", "M", "G", "T", "P", "E"];
     const DOWN: &[&str] = &["", "m", "µ", "n"];
     let a = v.abs();
@@ -174,7 +178,11 @@ pub fn human_duration(ns: u64) -> String {
 }
 
 fn trim(v: f64) -> String {
-    let mut t = format!("{v:.2}");
+    trim_decimals(v, 2)
+}
+
+fn trim_decimals(v: f64, digits: usize) -> String {
+    let mut t = format!("{v:.digits$}");
     while t.ends_with('0') {
         t.pop();
     }
@@ -232,6 +240,8 @@ mod tests {
         assert_eq!(si(-2000.0, "B"), "-2 kB");
         assert_eq!(si(f64::NAN, "B"), "- B");
         assert_eq!(si(1e30, "B"), "1000000000000 EB");
+        assert_eq!(si(0.8, "flows"), "0.8 flows");
+        assert_eq!(si(-0.25, "pkt/s"), "-0.25 pkt/s");
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl ReportBuilder {
             counter: Counter::default(),
             proto_names: KeyMaker::new(&["proto".into()], 0)?,
             ports: HashMap::new(),
-            port_names: KeyMaker::new(&["proto".into(), "dport".into()], 0)?,
+            port_names: KeyMaker::new(&["dport".into()], 0)?,
             states: HashMap::new(),
             rtts_us: Vec::new(),
             first_ns: u64::MAX,

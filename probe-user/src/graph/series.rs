@@ -886,4 +886,26 @@ mod tests {
         assert_eq!(g.panels[0].series[0].label, "10.1.2.0");
         assert_eq!(g.panels[0].series[0].total(), 30);
     }
+    #[test]
+    fn many_distinct_keys_make_top_n_and_other() {
+        let mut sp = spec(&["bytes"], 1, &["saddr"]);
+        sp.top = 5;
+        let mut b = Binner::new(sp).unwrap();
+        let mut r = rec(6, 1.0, 0.5, 1, 0);
+        // (A million, through the binary, in tests/tests/graph.rs.)
+        for i in 0u32..100_000 {
+            r.key.src[..4].copy_from_slice(&(0x0a00_0000 + i).to_be_bytes());
+            r.src.bytes = if i < 5 { 1000 + u64::from(i) } else { 1 };
+            b.add(&r);
+        }
+        let g = b.finish().unwrap();
+        assert_eq!(g.keys_seen, 100_000);
+        let s = &g.panels[0].series;
+        let labels: Vec<&str> = s.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["10.0.0.4", "10.0.0.3", "10.0.0.2", "10.0.0.1", "10.0.0.0", OTHER]
+        );
+        assert_eq!(s[5].total(), 99_995);
+    }
 }
