@@ -22,6 +22,7 @@ pub mod flow;
 pub mod ipfix;
 pub mod netflow;
 pub mod live;
+pub mod graph;
 pub mod packet;
 pub mod print;
 pub mod record;

@@ -63,6 +63,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("nfdump", "/usr/bin/nfcapd"),
     ("bpftool", "/usr/sbin/bpftool"),
     ("iputils-ping", "/usr/bin/ping"),
+    // The HTML report's rendering test (tests/tests/graph.rs).
+    ("chromium", "/usr/bin/chromium"),
 ];
 
 /// The bpf-linker release that links with the nightly's LLVM (see

@@ -1,5 +1,5 @@
 //! Argus's program names: run as `ra`, `rasort`, `racount`, `racluster`,
-//! `ragrep` or `ranonymize` (a link to the `ocellus` binary), ocellus runs the
+//! `ragrep`, `ranonymize` or `ragraph` (a link to the `ocellus` binary), ocellus runs the
 //! matching subcommand with the same arguments. `ocellus install-aliases DIR`
 //! makes the links.
 
@@ -15,6 +15,7 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("racluster", "cluster"),
     ("ragrep", "grep"),
     ("ranonymize", "anonymize"),
+    ("ragraph", "graph"),
 ];
 
 /// The subcommand for a program name (`argv[0]`), if it is an Argus name.
@@ -30,7 +31,7 @@ pub fn install(args: Vec<String>) -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     };
     if dir == "-h" || dir == "--help" {
-        println!("Usage: ocellus install-aliases DIR\n\nMakes DIR/ra, rasort, racount, racluster, ragrep and ranonymize links to this binary.");
+        println!("Usage: ocellus install-aliases DIR\n\nMakes DIR/ra, rasort, racount, racluster, ragrep, ranonymize and ragraph links to this binary.");
         return ExitCode::SUCCESS;
     }
     let exe = match std::env::current_exe() {
@@ -69,6 +70,7 @@ mod tests {
     fn argus_names_map_to_subcommands() {
         assert_eq!(command_for("/usr/local/bin/rasort"), Some("sort"));
         assert_eq!(command_for("ra"), Some("read"));
+        assert_eq!(command_for("/opt/bin/ragraph"), Some("graph"));
         assert_eq!(command_for("./ocellus"), None);
         assert_eq!(command_for("rasorted"), None);
     }

@@ -9,10 +9,12 @@ pub mod anonymize;
 pub mod cluster;
 pub mod collect;
 pub mod count;
+pub mod graph;
 pub mod grep;
 pub mod probe;
 mod ra_common;
 pub mod read;
+pub mod report;
 pub mod sort;
 
 use std::process::ExitCode;
@@ -34,7 +36,10 @@ Commands:
   grep    select records by payload (ragrep): ocellus grep -r PATH... -e REGEX
   collect NetFlow v5/v9 and IPFIX in: ocellus collect --listen udp://ADDR:PORT | -r EXPORTS.pcap [-w OUT]
   anonymize  prefix-preserving anonymization (ranonymize): ocellus anonymize -r PATH... -w OUT --key HEX
-  install-aliases DIR  make ra, rasort, racount, racluster, ragrep, ranonymize links to ocellus
+  graph   draw metrics over time (ragraph): ocellus graph bytes -M 1s [-m proto] -w out.png -r PATH...
+          or who talks to whom: ocellus graph --links -m saddr daddr dport -w out.svg -r PATH...
+  report  a self-contained HTML summary: ocellus report -r PATH... -w report.html
+  install-aliases DIR  make ra, rasort, racount, racluster, ragrep, ranonymize, ragraph links to ocellus
 
 Run `ocellus <COMMAND> --help` for a command's options.
 ";
@@ -55,6 +60,8 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         "grep" => grep::main(rest),
         "anonymize" => anonymize::main(rest),
         "collect" => collect::main(rest),
+        "graph" => graph::main(rest),
+        "report" => report::main(rest),
         "install-aliases" => aliases::install(rest),
         "-h" | "--help" | "help" => {
             print!("{TOP_HELP}");
@@ -65,7 +72,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         other => {
-            eprintln!("ocellus: unknown command '{other}'; the commands are probe, read, sort, count, cluster, grep, anonymize, collect and install-aliases (see ocellus --help)");
+            eprintln!("ocellus: unknown command '{other}'; the commands are probe, read, sort, count, cluster, grep, anonymize, collect, graph, report and install-aliases (see ocellus --help)");
             ExitCode::from(EXIT_USAGE)
         }
     }
