@@ -250,6 +250,20 @@ fn main() -> ExitCode {
             setup(false)?;
             run(cargo().args(["build", "--release", "-p", "ocellus", "-p", "ocellus-bench"]))?;
             let bin = root().join("target/release/ocellus-bench");
+            let mut args = args;
+            if which == "replay" && !args.iter().any(|a| a == "--pcap") {
+                // The default input: the deterministic 10M-packet capture,
+                // generated once into bench/work/ (ignored by git).
+                let pcap = root().join("bench/work/replay.pcap");
+                if !pcap.exists() {
+                    std::fs::create_dir_all(root().join("bench/work"))?;
+                    run(Command::new(&bin).arg("gen").arg("-o").arg(&pcap))?;
+                }
+                args.splice(0..0, ["--pcap".to_string(), pcap.display().to_string()]);
+                if !args.iter().any(|a| a == "--workers") {
+                    args.extend(["--workers", "1", "2"].map(String::from));
+                }
+            }
             run(Command::new(bin)
                 .arg(&which)
                 .args(&args)

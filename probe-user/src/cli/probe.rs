@@ -276,10 +276,11 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let st = &report.stats;
     if a.stats {
         eprintln!(
-            "ocellus probe: {} packets, {} bytes, {} flows, {} records written, {} malformed, {} without a flow key, {} fragments matched, {} ICMP errors mapped",
+            "ocellus probe: {} packets, {} bytes, {} flows (at most {} at once), {} records written, {} malformed, {} without a flow key, {} fragments matched, {} ICMP errors mapped",
             st.packets,
             st.bytes,
             st.flows_created,
+            st.peak_flows,
             report.records_written,
             st.malformed,
             st.unkeyed,
@@ -396,12 +397,13 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let st = &report.engine;
     if a.stats {
         eprintln!(
-            "ocellus probe: {} capture: {} frames, {} packets, {} bytes, {} flows, {} records written, {} malformed, {} without a flow key, dropped: {} af_xdp, {} libpcap",
+            "ocellus probe: {} capture: {} frames, {} packets, {} bytes, {} flows (at most {} at once), {} records written, {} malformed, {} without a flow key, dropped: {} af_xdp, {} libpcap",
             report.capture,
             report.frames,
             st.packets,
             st.bytes,
             st.flows_created,
+            st.peak_flows,
             report.records_written,
             st.malformed,
             st.unkeyed,

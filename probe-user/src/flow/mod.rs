@@ -119,6 +119,9 @@ pub struct EngineStats {
     pub records: u64,
     pub fragments_matched: u64,
     pub icmp_mapped: u64,
+    /// Most flows held at once (summed over shards: an upper bound of the
+    /// table's peak).
+    pub peak_flows: u64,
 }
 
 impl EngineStats {
@@ -131,6 +134,7 @@ impl EngineStats {
         self.records += o.records;
         self.fragments_matched += o.fragments_matched;
         self.icmp_mapped += o.icmp_mapped;
+        self.peak_flows += o.peak_flows;
     }
 }
 

@@ -21,8 +21,6 @@ use crate::flow::Emitted;
 use crate::packet::{self, PacketInfo};
 use crate::record::{FlowKey, FlowRecord, ManInfo, RecordKind};
 use crossbeam_channel::{bounded, Receiver, Sender};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -196,29 +194,8 @@ pub(crate) struct WorkerOut {
 }
 
 /// Total order of emitted records: due time, then start, then key.
-struct Ordered(Emitted);
-
-impl Ordered {
-    fn sort_key(&self) -> (u64, u64, &FlowKey, u64) {
-        let r = &self.0.rec;
-        (self.0.due_ns, r.stime_ns, &r.key, r.ltime_ns)
-    }
-}
-impl PartialEq for Ordered {
-    fn eq(&self, o: &Self) -> bool {
-        self.sort_key() == o.sort_key()
-    }
-}
-impl Eq for Ordered {}
-impl PartialOrd for Ordered {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Ordered {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.sort_key().cmp(&o.sort_key())
-    }
+fn sort_key(e: &Emitted) -> (u64, u64, &FlowKey, u64) {
+    (e.due_ns, e.rec.stime_ns, &e.rec.key, e.rec.ltime_ns)
 }
 
 /// Replays `src` through the flow engine into `out`.
@@ -524,7 +501,12 @@ pub(crate) fn writer_loop(
     srcid: u32,
     first_packet_ns: Arc<AtomicU64>,
 ) -> Result<u64, PipelineError> {
-    let mut heap: BinaryHeap<Reverse<Ordered>> = BinaryHeap::new();
+    // Records wait here until every worker has passed their due time; then
+    // they are written in (due, start, key) order. Sorting an index keeps the
+    // (large) records from moving more than once.
+    let mut pending: Vec<Emitted> = Vec::new();
+    let mut ready: Vec<u32> = Vec::new();
+    let mut released_to = 0u64;
     let mut marks = vec![0u64; workers];
     let mut done = 0;
     let mut seq: u64 = 0;
@@ -544,7 +526,7 @@ pub(crate) fn writer_loop(
                 first_ts = e.rec.stime_ns;
             }
             last_ts = last_ts.max(e.rec.ltime_ns);
-            heap.push(Reverse(Ordered(e)));
+            pending.push(e);
         }
         marks[msg.worker] = marks[msg.worker].max(msg.watermark_ns);
         if let Some(st) = msg.done {
@@ -552,25 +534,22 @@ pub(crate) fn writer_loop(
             done += 1;
         }
         let wm = marks.iter().copied().min().unwrap_or(0);
-        if man && !started && !heap.is_empty() {
+        if man && !started && !pending.is_empty() {
             started = true;
             let t = first_packet_ns.load(Ordering::Acquire);
             let t = if t == u64::MAX { first_ts } else { t };
             let mut m = man_record(RecordKind::ManStart, t, t, &totals);
             write(&mut m, &mut out)?;
         }
-        while heap.peek().is_some_and(|r| r.0 .0.due_ns <= wm) {
-            if let Some(Reverse(Ordered(mut e))) = heap.pop() {
-                write(&mut e.rec, &mut out)?;
-            }
+        if wm > released_to || done == workers {
+            released_to = wm;
+            release(&mut pending, &mut ready, wm, |r| write(r, &mut out))?;
         }
         if done == workers {
             break;
         }
     }
-    while let Some(Reverse(Ordered(mut e))) = heap.pop() {
-        write(&mut e.rec, &mut out)?;
-    }
+    release(&mut pending, &mut ready, u64::MAX, |r| write(r, &mut out))?;
     if man {
         if !started {
             let t = first_packet_ns.load(Ordering::Acquire);
@@ -585,6 +564,34 @@ pub(crate) fn writer_loop(
     }
     out.finish()?;
     Ok(seq)
+}
+
+/// Writes the pending records due by `wm`, in order, and keeps the rest.
+fn release(
+    pending: &mut Vec<Emitted>,
+    ready: &mut Vec<u32>,
+    wm: u64,
+    mut write: impl FnMut(&mut FlowRecord) -> Result<(), PipelineError>,
+) -> Result<(), PipelineError> {
+    ready.clear();
+    ready.extend(
+        pending
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.due_ns <= wm)
+            .map(|(i, _)| i as u32),
+    );
+    if ready.is_empty() {
+        return Ok(());
+    }
+    ready.sort_unstable_by(|&a, &b| {
+        sort_key(&pending[a as usize]).cmp(&sort_key(&pending[b as usize]))
+    });
+    for &i in ready.iter() {
+        write(&mut pending[i as usize].rec)?;
+    }
+    pending.retain(|e| e.due_ns > wm);
+    Ok(())
 }
 
 fn man_record(kind: RecordKind, stime: u64, ltime: u64, st: &EngineStats) -> FlowRecord {
