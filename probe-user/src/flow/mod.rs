@@ -272,6 +272,7 @@ impl Shard {
         self.stats.flows_created += 1;
         self.flows
             .insert_unique(h64(hash), flow, |f| h64(f.key.sym_hash()));
+        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         self.register_fragment(p, &ckey, hash, ts, cfg);
     }
 
