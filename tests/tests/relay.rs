@@ -282,7 +282,7 @@ fn two_probes_one_relay_and_readers_fast_slow_filtered_and_refused() {
         "--backoff-max",
         "300ms",
     ])
-    .args(["--write-timeout", "2s", "--queue", "512", "--stats"])
+    .args(["--write-timeout", "2s", "--queue", "4096", "--stats"])
     .arg("-w")
     .arg(&ring);
     let relay = Proc::spawn(cmd);
