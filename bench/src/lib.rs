@@ -2,4 +2,5 @@
 //! ocellus, argus and tcpdump on the same capture.
 
 pub mod gen;
+pub mod relay;
 pub mod replay;

@@ -64,10 +64,51 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         repeat: u32,
     },
+    /// Relay throughput: records per second to 1..K readers and the relay's memory.
+    Relay {
+        #[arg(long, default_value = "target/release/ocellus")]
+        ocellus: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// Reader counts to measure.
+        #[arg(long, num_args = 1.., default_values_t = [1usize, 4])]
+        readers: Vec<usize>,
+        #[arg(long, default_value = "bench/results")]
+        results_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Cmd::Relay {
+            ocellus,
+            records,
+            readers,
+            results_dir,
+        } => {
+            let o = ocellus_bench::relay::RelayBenchOptions {
+                ocellus,
+                records,
+                readers,
+                results_dir,
+            };
+            match ocellus_bench::relay::relay_bench(&o) {
+                Ok((runs, json, md)) => {
+                    for r in &runs {
+                        println!(
+                            "{} readers: {:.0} records/s each, relay peak RSS {} KiB, {} cut off",
+                            r.readers, r.records_per_s, r.relay_peak_rss_kib, r.cut_off
+                        );
+                    }
+                    eprintln!("Results: {} and {}", json.display(), md.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ocellus-bench relay: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Gen {
             out,
             packets,

@@ -11,6 +11,7 @@
 //! - [`record`]: flow records and their binary encoding
 //! - [`ring`]: record files, ring directories of mapped segments, streams
 //! - [`print`]: Argus `ra`-style text, CSV and JSON output
+//! - [`remote`]: serving records over TLS, reading them remotely, the relay
 //! - [`clients`]: the other Argus clients (sort, count, cluster, grep, anonymize)
 //! - [`cli`]: the command-line front ends
 
@@ -27,3 +28,4 @@ pub mod packet;
 pub mod print;
 pub mod record;
 pub mod ring;
+pub mod remote;

@@ -14,7 +14,9 @@ pub mod grep;
 pub mod probe;
 mod ra_common;
 pub mod read;
+pub mod relay;
 pub mod report;
+pub mod serve;
 pub mod sort;
 
 use std::process::ExitCode;
@@ -38,6 +40,7 @@ Commands:
   anonymize  prefix-preserving anonymization (ranonymize): ocellus anonymize -r PATH... -w OUT --key HEX
   graph   draw metrics over time (ragraph): ocellus graph bytes -M 1s [-m proto] -w out.png -r PATH...
           or who talks to whom: ocellus graph --links -m saddr daddr dport -w out.svg -r PATH...
+  relay   merge probes and rings and serve them (radium): ocellus relay -S HOST:PORT... -P PORT [-w OUT]
   report  a self-contained HTML summary: ocellus report -r PATH... -w report.html
   install-aliases DIR  make ra, rasort, racount, racluster, ragrep, ranonymize, ragraph links to ocellus
 
@@ -62,6 +65,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
         "collect" => collect::main(rest),
         "graph" => graph::main(rest),
         "report" => report::main(rest),
+        "relay" => relay::main(rest),
         "install-aliases" => aliases::install(rest),
         "-h" | "--help" | "help" => {
             print!("{TOP_HELP}");
@@ -72,7 +76,7 @@ pub fn main_with_args(args: Vec<String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         other => {
-            eprintln!("ocellus: unknown command '{other}'; the commands are probe, read, sort, count, cluster, grep, anonymize, collect, graph, report and install-aliases (see ocellus --help)");
+            eprintln!("ocellus: unknown command '{other}'; the commands are probe, read, sort, count, cluster, grep, anonymize, collect, graph, report, relay and install-aliases (see ocellus --help)");
             ExitCode::from(EXIT_USAGE)
         }
     }

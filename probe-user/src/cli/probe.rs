@@ -109,6 +109,10 @@ pub struct ProbeArgs {
     /// No progress bar, no warnings summary.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Serving records to remote readers (-P PORT). A replay (-r) keeps
+    /// serving its backlog after the end of the capture, until SIGINT/SIGTERM.
+    #[command(flatten)]
+    pub serve: super::serve::ServeArgs,
 }
 
 impl PacketSource for MergedReader {
@@ -222,22 +226,8 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         srcid: a.srcid,
         ..ReplayConfig::default()
     };
-    let out: Box<dyn RecordOut> = match &a.write {
-        Some(spec) => Box::new(SinkOut(ring::open_sink(
-            spec,
-            &SinkOptions {
-                segment_bytes: a.segment_size,
-                max_segments: Some(a.max_segments),
-                append: a.append,
-                ..SinkOptions::default()
-            },
-        )?)),
-        None => Box::new(PrintOut {
-            printer: crate::print::Printer::new(crate::print::PrintOptions::default()),
-            out: std::io::BufWriter::new(std::io::stdout()),
-            flush_each: false,
-        }),
-    };
+    let served = a.serve.start("probe")?;
+    let out = with_server(a, record_out(a, false)?, &served);
 
     let bar = if !a.quiet && std::io::stderr().is_terminal() {
         let pb = match total {
@@ -294,6 +284,10 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
         }
     }
+    if served.is_some() {
+        // Readers may still connect for the backlog (--since).
+        super::serve::wait_for_signal()?;
+    }
     Ok(if warnings.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -318,6 +312,25 @@ fn record_out(a: &ProbeArgs, live: bool) -> Result<Box<dyn RecordOut>, Box<dyn s
             flush_each: live,
         }),
     })
+}
+
+/// With -P, records also go to the server's hub; without -w they are then
+/// only served, not printed.
+fn with_server(
+    a: &ProbeArgs,
+    out: Box<dyn RecordOut>,
+    served: &Option<(
+        std::sync::Arc<crate::remote::hub::Hub>,
+        crate::remote::server::Server,
+    )>,
+) -> Box<dyn RecordOut> {
+    match served {
+        Some((hub, _)) => Box::new(super::serve::HubOut {
+            inner: a.write.is_some().then_some(out),
+            hub: std::sync::Arc::clone(hub),
+        }),
+        None => out,
+    }
 }
 
 /// `ocellus probe --iface IF...`: live capture until SIGINT/SIGTERM.
@@ -386,7 +399,8 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
-    let out = record_out(a, true)?;
+    let served = a.serve.start("probe")?;
+    let out = with_server(a, record_out(a, true)?, &served);
     let report = match live::run(&cfg, out, stop) {
         Ok(r) => r,
         Err(e) => {

@@ -115,6 +115,11 @@ pub(crate) fn input(a: &ReadArgs) -> Result<Input, ClientError> {
         paths: a.paths.clone(),
         man: a.man,
         filter: clients::apply_filter(&a.filter)?,
+        remote: clients::RemoteInput {
+            servers: a.servers.clone(),
+            options: a.remote.clone(),
+            filter: a.filter.join(" "),
+        },
     })
 }
 
@@ -208,6 +213,8 @@ pub(crate) fn run_main(
 /// The help lines every client shares (after its own).
 pub(crate) const COMMON_HELP: &str = "\
   -r PATH...       record files, ring directories, or - for standard input
+  -S HOST:PORT     records from a probe or relay (--ca --cert --key --token
+                   --insecure --since, as for ocellus read)
   -w OUT           write records (file, ring DIR/, or - for stdout) instead of printing
   -n -s -c -L -u -p -N -z -Z -M man --json
                    printing options, as for ocellus read

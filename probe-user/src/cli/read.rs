@@ -15,6 +15,13 @@ Usage: ocellus read -r PATH... [OPTIONS] [- FILTER]
 
   -r PATH...    record files, ring directories, or - for standard input
   -f            follow: wait for new records at the end (files and rings)
+  -S HOST:PORT  read live from a probe or relay (ocellus probe/relay -P PORT);
+                the filter is sent to it, so only matching records cross the network
+  --ca FILE     CA of the server's certificate (PEM); TLS is the default
+  --cert FILE --key FILE   client certificate and key (mutual TLS)
+  --token TOKEN a per-user token (from the server's users file)
+  --insecure    plain TCP (only to loopback addresses)
+  --since all|DUR   also the backlog the server still holds (all, or e.g. 10m)
   -n            numeric ports; -nn numeric protocols too
   -s FIELD...   fields to print (Argus names); +FIELD appends, -FIELD removes,
                 FIELD:N sets the width; a lone - ends the list
@@ -69,6 +76,10 @@ pub struct ReadArgs {
     pub filter: Vec<String>,
     /// `--ipfix DEST`: export as IPFIX instead of printing.
     pub ipfix: Option<String>,
+    /// `-S HOST:PORT`: probes or relays to read from.
+    pub servers: Vec<String>,
+    /// How to connect to `servers` (--ca, --cert, --key, --token, --insecure, --since).
+    pub remote: crate::remote::ClientOptions,
 }
 
 /// Parses `read`'s arguments. Errors are one line, naming the option.
@@ -91,6 +102,14 @@ pub fn parse_args(args: &[String]) -> Result<ReadArgs, String> {
             "-h" | "--help" => return Err(String::new()),
             "--json" => a.json = true,
             "--ipfix" => a.ipfix = Some(value(&mut i, "--ipfix")?),
+            "-S" => a.servers.push(value(&mut i, "-S")?),
+            "--ca" => a.remote.ca = Some(PathBuf::from(value(&mut i, "--ca")?)),
+            "--cert" => a.remote.cert = Some(PathBuf::from(value(&mut i, "--cert")?)),
+            "--key" => a.remote.key = Some(PathBuf::from(value(&mut i, "--key")?)),
+            "--token" => a.remote.token = Some(value(&mut i, "--token")?),
+            "--server-name" => a.remote.server_name = Some(value(&mut i, "--server-name")?),
+            "--insecure" => a.remote.insecure = true,
+            "--since" => a.remote.since_ns = parse_since(&value(&mut i, "--since")?)?,
             "-r" => {
                 let first = value(&mut i, "-r")?;
                 a.paths.push(PathBuf::from(first));
@@ -181,13 +200,45 @@ pub fn parse_args(args: &[String]) -> Result<ReadArgs, String> {
         }
         i += 1;
     }
-    if a.paths.is_empty() {
+    if a.paths.is_empty() && a.servers.is_empty() {
         return Err(
-            "no input: give record files or ring directories with -r PATH (or -r - for stdin)"
+            "no input: give record files or ring directories with -r PATH (or -r - for stdin), or a probe or relay with -S HOST:PORT"
                 .into(),
         );
     }
     Ok(a)
+}
+
+/// `--since all` (the whole backlog the server holds) or `--since DUR`
+/// (records that ended at most DUR ago, e.g. 10m).
+pub(crate) fn parse_since(v: &str) -> Result<u64, String> {
+    if v == "all" {
+        return Ok(1);
+    }
+    let d = crate::remote::parse_duration(v).map_err(|e| format!("--since {e} (or all)"))?;
+    Ok(crate::remote::now_ns()
+        .saturating_sub(d.as_nanos() as u64)
+        .max(1))
+}
+
+/// Opens input `i`: the paths first, then the servers (`-S`), asking each
+/// server for the records matching the filter.
+pub(crate) fn open_input(
+    a: &ReadArgs,
+    i: usize,
+) -> Result<Box<dyn ring::RecordSource + Send>, Box<dyn std::error::Error>> {
+    match a.paths.get(i) {
+        Some(path) => Ok(ring::open_source(path, a.follow)?),
+        None => {
+            let addr = &a.servers[i - a.paths.len()];
+            Ok(Box::new(crate::remote::client::connect(
+                addr,
+                &a.remote,
+                &a.filter.join(" "),
+                0,
+            )?))
+        }
+    }
 }
 
 pub fn main(args: Vec<String>) -> ExitCode {
@@ -236,8 +287,8 @@ fn run(a: &ReadArgs, filter: Option<&Filter>) -> Result<ExitCode, Box<dyn std::e
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut printed: u64 = 0;
     let mut rec = FlowRecord::default();
-    'paths: for path in &a.paths {
-        let mut src = ring::open_source(path, a.follow)?;
+    'paths: for i in 0..a.paths.len() + a.servers.len() {
+        let mut src = open_input(a, i)?;
         while src.next_into(&mut rec)? {
             if rec.kind.is_man() && !want_man {
                 continue;
@@ -250,6 +301,10 @@ fn run(a: &ReadArgs, filter: Option<&Filter>) -> Result<ExitCode, Box<dyn std::e
             }
             printer.write_record(&rec, &mut out)?;
             printed += 1;
+            // A live source (-S, -f) may never send another record.
+            if a.max_records.is_some_and(|n| printed >= n) {
+                break 'paths;
+            }
             if a.follow {
                 out.flush()?;
             }
@@ -270,8 +325,8 @@ fn export_ipfix(
         crate::ipfix::Exporter::connect(dest, crate::ipfix::ExporterConfig::default())?;
     let mut rec = FlowRecord::default();
     let mut selected: u64 = 0;
-    'paths: for path in &a.paths {
-        let mut src = ring::open_source(path, a.follow)?;
+    'paths: for i in 0..a.paths.len() + a.servers.len() {
+        let mut src = open_input(a, i)?;
         while src.next_into(&mut rec)? {
             if (rec.kind.is_man() && !want_man) || filter.is_some_and(|f| !f.matches(&rec)) {
                 continue;
@@ -281,6 +336,9 @@ fn export_ipfix(
             }
             exporter.export(&rec)?;
             selected += 1;
+            if a.max_records.is_some_and(|n| selected >= n) {
+                break 'paths;
+            }
             if a.follow {
                 exporter.flush()?;
             }

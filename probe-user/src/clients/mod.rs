@@ -121,6 +121,17 @@ pub struct Input {
     /// Also hand management (MAR) records to the callback.
     pub man: bool,
     pub filter: RecordFilter,
+    /// Probes or relays to read from after `paths` (`-S HOST:PORT`).
+    pub remote: RemoteInput,
+}
+
+/// Remote inputs of a client: servers, how to connect, and the filter text
+/// sent to them (only matching records cross the network).
+#[derive(Clone, Debug, Default)]
+pub struct RemoteInput {
+    pub servers: Vec<String>,
+    pub options: crate::remote::ClientOptions,
+    pub filter: String,
 }
 
 impl Input {
@@ -131,8 +142,19 @@ impl Input {
         mut f: impl FnMut(&FlowRecord) -> Result<bool, ClientError>,
     ) -> Result<(), ClientError> {
         let mut rec = FlowRecord::default();
-        for path in &self.paths {
-            let mut src = ring::open_source(path, false)?;
+        for i in 0..self.paths.len() + self.remote.servers.len() {
+            let mut src: Box<dyn ring::RecordSource + Send> = match self.paths.get(i) {
+                Some(path) => ring::open_source(path, false)?,
+                None => Box::new(
+                    crate::remote::client::connect(
+                        &self.remote.servers[i - self.paths.len()],
+                        &self.remote.options,
+                        &self.remote.filter,
+                        0,
+                    )
+                    .map_err(|e| ClientError::Usage(e.to_string()))?,
+                ),
+            };
             while src.next_into(&mut rec)? {
                 if rec.kind.is_man() && !self.man && !self.filter.wants_man() {
                     continue;
