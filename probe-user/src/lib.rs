@@ -27,5 +27,5 @@ pub mod netflow;
 pub mod packet;
 pub mod print;
 pub mod record;
-pub mod ring;
 pub mod remote;
+pub mod ring;

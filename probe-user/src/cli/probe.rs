@@ -68,6 +68,10 @@ pub struct ProbeArgs {
     /// Output: FILE, DIR/ (ring of mapped segments) or - (record stream on stdout).
     #[arg(short = 'w', long = "write", value_name = "OUT")]
     pub write: Option<String>,
+    /// Also export the records as IPFIX biflows (RFC 7011/5103) to udp://HOST:PORT
+    /// or tcp://HOST:PORT. Without -w or -P the records are only exported.
+    #[arg(long, value_name = "URL")]
+    pub ipfix: Option<String>,
     /// Status record interval in seconds (Argus -S).
     #[arg(
         short = 'S',
@@ -227,7 +231,7 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         ..ReplayConfig::default()
     };
     let served = a.serve.start("probe")?;
-    let out = with_server(a, record_out(a, false)?, &served);
+    let out = with_server(a, record_out(a, false)?, &served)?;
 
     let bar = if !a.quiet && std::io::stderr().is_terminal() {
         let pb = match total {
@@ -323,13 +327,52 @@ fn with_server(
         std::sync::Arc<crate::remote::hub::Hub>,
         crate::remote::server::Server,
     )>,
-) -> Box<dyn RecordOut> {
-    match served {
+) -> Result<Box<dyn RecordOut>, Box<dyn std::error::Error>> {
+    let out: Box<dyn RecordOut> = match served {
         Some((hub, _)) => Box::new(super::serve::HubOut {
             inner: a.write.is_some().then_some(out),
             hub: std::sync::Arc::clone(hub),
         }),
         None => out,
+    };
+    match &a.ipfix {
+        Some(spec) => {
+            let exporter = crate::ipfix::Exporter::connect(spec, Default::default())
+                .map_err(|e| format!("--ipfix {spec}: {e}"))?;
+            let keep = a.write.is_some() || served.is_some();
+            Ok(Box::new(IpfixOut {
+                inner: keep.then_some(out),
+                exporter,
+            }))
+        }
+        None => Ok(out),
+    }
+}
+
+/// Exports every record as IPFIX besides handing it on (`--ipfix`).
+struct IpfixOut {
+    inner: Option<Box<dyn RecordOut>>,
+    exporter: crate::ipfix::Exporter,
+}
+
+impl RecordOut for IpfixOut {
+    fn write_record(&mut self, rec: &FlowRecord) -> Result<(), PipelineError> {
+        self.exporter
+            .export(rec)
+            .map_err(|e| PipelineError::Output(format!("IPFIX export: {e}")))?;
+        match &mut self.inner {
+            Some(o) => o.write_record(rec),
+            None => Ok(()),
+        }
+    }
+    fn finish(&mut self) -> Result<(), PipelineError> {
+        self.exporter
+            .flush()
+            .map_err(|e| PipelineError::Output(format!("IPFIX export: {e}")))?;
+        match &mut self.inner {
+            Some(o) => o.finish(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -400,7 +443,7 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
     let served = a.serve.start("probe")?;
-    let out = with_server(a, record_out(a, true)?, &served);
+    let out = with_server(a, record_out(a, true)?, &served)?;
     let report = match live::run(&cfg, out, stop) {
         Ok(r) => r,
         Err(e) => {
