@@ -585,6 +585,25 @@ write = "/var/lib/ocellus/ring/"
         assert!(a.busy_poll);
     }
 
+    /// The example in dist/ is a valid configuration.
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/ocellus.toml"),
+        )
+        .unwrap();
+        let a = parse(&[], &text).unwrap();
+        assert_eq!(a.iface, ["eth1"]);
+        assert_eq!(a.user.as_deref(), Some("ocellus"));
+        assert_eq!(a.write.as_deref(), Some("/var/lib/ocellus/ring/"));
+        assert_eq!((a.mar_interval, a.status_interval), (60.0, 5.0));
+        assert_eq!(a.max_segments, 64);
+        let a = parse(&["--cpus", "1,2"], "iface = \"x\"\ncpus = [3, 4]\n").unwrap();
+        assert_eq!(a.cpus, Some(vec![1, 2]));
+        let a = parse(&[], "iface = \"x\"\ncpus = [3, 4]\n").unwrap();
+        assert_eq!(a.cpus, Some(vec![3, 4]));
+    }
+
     #[test]
     fn a_bad_file_is_one_line_naming_key_and_file() {
         let e = parse(&[], "iface = \"x\"\nxdp-mode = \"native\"\n").unwrap_err();

@@ -199,15 +199,20 @@ fn open_xdp(cfg: &LiveConfig) -> Result<(Vec<XdpAttachment>, Vec<Source>), LiveE
     }
     let mut atts = Vec::new();
     let mut sources = Vec::new();
+    // Every interface checked before any program attaches.
+    let mut plan = Vec::with_capacity(cfg.ifaces.len());
     for iface in &cfg.ifaces {
-        let mut att = XdpAttachment::attach(iface, cfg.xdp_mode)?;
         let have = xdp::rx_queues(iface);
         let queues = cfg.queues.unwrap_or(have);
         if queues == 0 || queues > have {
             return Err(LiveError::Config(format!(
-                "--queues {queues}: {iface} has {have} RX queue(s)"
+                "--queues {queues}: {iface} has {have} RX queue(s); use 1 to {have}"
             )));
         }
+        plan.push((iface, queues));
+    }
+    for (iface, queues) in plan {
+        let mut att = XdpAttachment::attach(iface, cfg.xdp_mode)?;
         let mut zc = None;
         for q in 0..queues {
             let xsk = Xsk::new(att.ifindex, q, &cfg.xsk)?;
@@ -345,6 +350,8 @@ pub fn open(cfg: &LiveConfig) -> Result<Opened, LiveError> {
         }
         (WatchMode::Tap, CaptureKind::Auto) => match open_xdp(cfg) {
             Ok((a, s)) => (a, s, "xdp"),
+            // A wrong setting is not a reason to fall back.
+            Err(e @ LiveError::Config(_)) => return Err(e),
             Err(e) => {
                 eprintln!("ocellus probe: XDP capture unavailable ({e}); falling back to libpcap");
                 (Vec::new(), open_pcap(cfg)?, "pcap")
