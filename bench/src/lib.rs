@@ -1,6 +1,8 @@
 //! Benchmarks: the replay input generator and the replay harness that runs
-//! ocellus, argus and tcpdump on the same capture.
+//! ocellus, argus and tcpdump on the same capture; the live capture bench over
+//! veth (`live`).
 
 pub mod gen;
+pub mod live;
 pub mod relay;
 pub mod replay;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ocellus_bench::gen::{generate, GenOptions};
+use ocellus_bench::live::{live, LiveOptions};
 use ocellus_bench::replay::{replay, ReplayOptions};
 
 #[derive(Parser)]
@@ -76,6 +77,28 @@ enum Cmd {
         #[arg(long, default_value = "bench/results")]
         results_dir: PathBuf,
     },
+    /// Live capture over veth at rising rates (trafgen): ocellus AF_XDP (poll
+    /// and busy-poll), ocellus libpcap and `argus -i`; needs root.
+    Live {
+        #[arg(long, default_value = "target/release/ocellus")]
+        ocellus: PathBuf,
+        #[arg(long, default_value = "argus")]
+        argus: String,
+        /// Offered rates, packets per second (0: trafgen's top speed).
+        #[arg(long, num_args = 1.., value_delimiter = ',')]
+        rates: Vec<u64>,
+        /// Seconds of traffic per rate step.
+        #[arg(long, default_value_t = 1.0)]
+        step_s: f64,
+        /// CPU for the consumer (trafgen uses CPU 0).
+        #[arg(long, default_value_t = 1)]
+        cpu: usize,
+        /// Only these consumers: xdp, busy, pcap, argus (default: all).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        #[arg(long, default_value = "bench/results")]
+        results_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,6 +128,38 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("ocellus-bench relay: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Live {
+            ocellus,
+            argus,
+            rates,
+            step_s,
+            cpu,
+            only,
+            results_dir,
+        } => {
+            let mut o = LiveOptions {
+                ocellus,
+                argus,
+                step_s,
+                cpu,
+                only,
+                results_dir,
+                ..LiveOptions::default()
+            };
+            if !rates.is_empty() {
+                o.rates = rates;
+            }
+            match live(&o) {
+                Ok((j, m)) => {
+                    eprintln!("Results: {} and {}", j.display(), m.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ocellus-bench live: {e}");
                     ExitCode::FAILURE
                 }
             }

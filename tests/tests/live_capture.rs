@@ -186,6 +186,19 @@ fn rows(file: &Path) -> Vec<String> {
 /// mirror's sending side: the same frames), makes traffic, stops both, and
 /// compares the live records with a replay of tcpdump's capture.
 fn live_equals_replay(tag: &str, capture_args: &[&str], ready: &str) {
+    live_equals_replay_at(tag, Watch::Span, capture_args, ready)
+}
+
+/// Where the probe watches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    /// span1 in p: the mirror of b's link (tcpdump on span0, outgoing).
+    Span,
+    /// vb in b: the server's own interface (tcpdump on vb, both ways).
+    Host,
+}
+
+fn live_equals_replay_at(tag: &str, watch: Watch, capture_args: &[&str], ready: &str) {
     require_root();
     let _g = serial();
     let t = Topo::new(tag);
@@ -196,15 +209,19 @@ fn live_equals_replay(tag: &str, capture_args: &[&str], ready: &str) {
     let bin = bin.to_str().expect("utf-8 path");
     let live_s = live.to_str().expect("utf-8 path");
     let cap_s = cap.to_str().expect("utf-8 path");
+    let (probe_ns, probe_if, dump_if, dump_dir) = match watch {
+        Watch::Span => (&t.p, "span1", "span0", "out"),
+        Watch::Host => (&t.b, "vb", "vb", "inout"),
+    };
     let mut args = vec![
-        bin, "probe", "--iface", "span1", "-w", live_s, "-S", "3600", "--stats",
+        bin, "probe", "--iface", probe_if, "-w", live_s, "-S", "3600", "--stats",
     ];
     args.extend_from_slice(capture_args);
-    let (mut probe, probe_err) = start_ready(&t.p, &args, &[ready]);
+    let (mut probe, probe_err) = start_ready(probe_ns, &args, &[ready]);
     let (mut dump, _dump_err) = start_ready(
         &t.b,
         &[
-            "tcpdump", "-i", "span0", "-Q", "out", "-n", "-s", "0", "-U", "-w", cap_s,
+            "tcpdump", "-i", dump_if, "-Q", dump_dir, "-n", "-s", "0", "-U", "-w", cap_s,
         ],
         &["listening on"],
     );
@@ -217,7 +234,7 @@ fn live_equals_replay(tag: &str, capture_args: &[&str], ready: &str) {
     assert!(st.success(), "the probe exited with {st}: {err}");
 
     // Nothing left attached after SIGTERM.
-    let link = sh(&["ip", "-n", &t.p, "link", "show", "span1"]);
+    let link = sh(&["ip", "-n", probe_ns, "link", "show", probe_if]);
     assert!(
         !link.contains("xdp"),
         "XDP still attached after SIGTERM: {link}"
@@ -280,6 +297,48 @@ fn live_xdp_skb_equals_replay_of_tcpdump() {
 #[test]
 fn live_pcap_equals_replay_of_tcpdump() {
     live_equals_replay("c", &["--capture", "pcap"], "libpcap (tap mode)");
+}
+
+/// `--mode host` on the server's own interface: the server keeps answering
+/// pings, TCP and UDP while the probe watches (`traffic` fails otherwise), and
+/// the records equal a replay of tcpdump's capture of the same interface.
+#[test]
+fn live_host_mode_server_keeps_answering_and_records_match() {
+    live_equals_replay_at("h", Watch::Host, &["--mode", "host"], "libpcap (host mode)");
+}
+
+/// Asking for more AF_XDP queues than the interface has is a clear error,
+/// before anything attaches; `--capture auto` does not hide it by falling back.
+#[test]
+fn live_too_many_queues_is_a_clear_error() {
+    require_root();
+    let _g = serial();
+    let t = Topo::new("q");
+    for capture in ["xdp", "auto"] {
+        let o = Command::new("ip")
+            .args(["netns", "exec", &t.p])
+            .arg(ocellus_bin())
+            .args([
+                "probe",
+                "--iface",
+                "span1",
+                "--capture",
+                capture,
+                "--queues",
+                "8",
+            ])
+            .output()
+            .expect("ocellus");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{capture}: {err}");
+        assert!(
+            err.contains("--queues 8: span1 has 1 RX queue(s); use 1 to 1"),
+            "{capture}: {err}"
+        );
+        assert!(!err.contains("falling back"), "{capture}: {err}");
+        let link = sh(&["ip", "-n", &t.p, "link", "show", "span1"]);
+        assert!(!link.contains("xdp"), "{link}");
+    }
 }
 
 /// A wrong interface name is a clear error with a non-zero exit, not a panic.

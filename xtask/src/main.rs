@@ -40,7 +40,7 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark: `replay` (default).
+    /// Run a benchmark: `replay` (default), or `live` (veth, trafgen; as root).
     Bench {
         #[arg(default_value = "replay")]
         which: String,
@@ -59,6 +59,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "/usr/sbin/ip"),
     ("ethtool", "/usr/sbin/ethtool"),
     ("tcpreplay", "/usr/bin/tcpreplay"),
+    // trafgen, for `cargo xtask bench live`.
+    ("netsniff-ng", "/usr/sbin/trafgen"),
     ("softflowd", "/usr/sbin/softflowd"),
     ("nfdump", "/usr/bin/nfcapd"),
     ("bpftool", "/usr/sbin/bpftool"),
@@ -248,6 +250,10 @@ fn main() -> ExitCode {
         })(),
         Cmd::Bench { which, args } => (|| {
             setup(false)?;
+            if which == "live" {
+                // The AF_XDP consumers need the XDP program.
+                build_ebpf()?;
+            }
             run(cargo().args(["build", "--release", "-p", "ocellus", "-p", "ocellus-bench"]))?;
             let bin = root().join("target/release/ocellus-bench");
             let mut args = args;

@@ -6,7 +6,7 @@ use crate::flow::pipeline::{self, PipelineError, RecordOut, ReplayConfig};
 use crate::flow::EngineConfig;
 use crate::record::FlowRecord;
 use crate::ring::{self, RecordSink, SinkOptions};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +117,45 @@ pub struct ProbeArgs {
     /// serving its backlog after the end of the capture, until SIGINT/SIGTERM.
     #[command(flatten)]
     pub serve: super::serve::ServeArgs,
+    /// Read settings from this TOML file: each key is a long option of this
+    /// command (`iface = ["eth1"]`, `xdp-mode = "drv"`, `busy-poll = true`);
+    /// options given on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Live capture: probe status record (with the drop counters) every SECS
+    /// (Argus ARGUS_MAR_STATUS_INTERVAL).
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub mar_interval: f64,
+    /// Live capture: run in the background once capture is set up (needs -w).
+    #[arg(long, requires = "iface")]
+    pub daemon: bool,
+    /// Live capture: write the probe's process id here; refuse to start while
+    /// it names a running process; removed on exit.
+    #[arg(long, value_name = "FILE", requires = "iface")]
+    pub pid_file: Option<PathBuf>,
+    /// Live capture: become this user once the sockets and the XDP program are
+    /// set up (as root).
+    #[arg(long, value_name = "NAME", requires = "iface")]
+    pub user: Option<String>,
+}
+
+/// The command line with the configuration file's settings added (`--config`):
+/// the file's keys become the options the command line does not give.
+pub fn with_config(argv: Vec<String>) -> Result<Vec<String>, String> {
+    let cmd = ProbeArgs::command();
+    let path = cmd
+        .clone()
+        .ignore_errors(true)
+        .try_get_matches_from(&argv)
+        .ok()
+        .and_then(|m| m.get_one::<PathBuf>("config").cloned());
+    let Some(path) = path else {
+        return Ok(argv);
+    };
+    let extra = crate::live::config::file_args(&cmd, &argv, &path).map_err(|e| e.to_string())?;
+    let mut all = argv;
+    all.extend(extra);
+    Ok(all)
 }
 
 impl PacketSource for MergedReader {
@@ -175,15 +214,25 @@ impl RecordOut for PrintOut {
 }
 
 pub fn main(args: Vec<String>) -> ExitCode {
-    let a =
-        match ProbeArgs::try_parse_from(std::iter::once("ocellus probe".to_string()).chain(args)) {
-            Ok(a) => a,
-            Err(e) => {
-                let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
-                let _ = e.print();
-                return ExitCode::from(code);
-            }
-        };
+    let argv = match with_config(
+        std::iter::once("ocellus probe".to_string())
+            .chain(args)
+            .collect(),
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("ocellus probe: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let a = match ProbeArgs::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     match run(&a) {
         Ok(code) => code,
         Err(e) => {
@@ -378,6 +427,7 @@ impl RecordOut for IpfixOut {
 
 /// `ocellus probe --iface IF...`: live capture until SIGINT/SIGTERM.
 fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use crate::live::daemon;
     use crate::live::{self, xdp::AttachMode, xsk::ZeroCopy, CaptureKind, LiveConfig, WatchMode};
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
@@ -388,6 +438,26 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         )
         .into());
     }
+    if !(a.mar_interval.is_finite() && a.mar_interval > 0.0 && a.mar_interval <= 86400.0) {
+        return Err(format!(
+            "--mar-interval {}: use between 0 and 86400 seconds",
+            a.mar_interval
+        )
+        .into());
+    }
+    if a.daemon && a.write.as_deref().is_none_or(|w| w == "-") {
+        return Err(
+            "--daemon needs -w FILE or -w DIR/ (a daemon has no terminal to print on)".into(),
+        );
+    }
+    // Before anything is set up: a user that does not exist, a probe that is
+    // already running.
+    let user = a.user.as_deref().map(daemon::lookup_user).transpose()?;
+    let mut pid_file = a
+        .pid_file
+        .as_deref()
+        .map(daemon::PidFile::check)
+        .transpose()?;
     let cfg = LiveConfig {
         ifaces: a.iface.clone(),
         capture: match a.capture.as_str() {
@@ -423,6 +493,7 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         stats_every: a
             .stats
             .then(|| std::time::Duration::from_secs_f64(a.stats_interval)),
+        mar_every: Some(std::time::Duration::from_secs_f64(a.mar_interval)),
         engine: ReplayConfig {
             engine: EngineConfig {
                 status_interval_ns: (a.status_interval * 1e9) as u64,
@@ -443,14 +514,52 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
     let served = a.serve.start("probe")?;
-    let out = with_server(a, record_out(a, true)?, &served)?;
-    let report = match live::run(&cfg, out, stop) {
+    let opened = match live::open(&cfg) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ocellus probe: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    // Sockets open and programs attached: background, PID file, drop root,
+    // then the output (opened as the user that will write it).
+    let ready = if a.daemon {
+        daemon::daemonize()?
+    } else {
+        daemon::Ready::foreground()
+    };
+    let started = (|| -> Result<Box<dyn RecordOut>, Box<dyn std::error::Error>> {
+        if let Some(p) = pid_file.as_mut() {
+            p.write(user.as_ref())?;
+        }
+        if let Some(u) = &user {
+            daemon::drop_privileges(u)?;
+            eprintln!(
+                "ocellus probe: running as user {} (uid {}, gid {})",
+                u.name, u.uid, u.gid
+            );
+        }
+        with_server(a, record_out(a, true)?, &served)
+    })();
+    let out = match started {
+        Ok(o) => {
+            ready.ok();
+            o
+        }
+        Err(e) => {
+            ready.fail(&e.to_string());
+            eprintln!("ocellus probe: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let report = match opened.run(&cfg, out, stop) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ocellus probe: {e}");
             return Ok(ExitCode::from(1));
         }
     };
+    drop(pid_file);
     let st = &report.engine;
     if a.stats {
         eprintln!(
@@ -469,4 +578,102 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(cli: &[&str], file: &str) -> Result<ProbeArgs, String> {
+        let d = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let p = d.path().join("ocellus.toml");
+        std::fs::write(&p, file).map_err(|e| e.to_string())?;
+        let mut argv: Vec<String> = ["ocellus probe", "--config", p.to_str().unwrap_or("")]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        argv.extend(cli.iter().map(|s| s.to_string()));
+        let all = with_config(argv)?;
+        ProbeArgs::try_parse_from(all).map_err(|e| e.to_string())
+    }
+
+    const FILE: &str = r#"
+iface = ["span1", "span2"]
+capture = "pcap"
+queues = 3
+mar-interval = 2.5
+busy-poll = true
+write = "/var/lib/ocellus/ring/"
+"#;
+
+    #[test]
+    fn the_file_sets_what_the_command_line_does_not() {
+        let a = parse(&[], FILE).unwrap();
+        assert_eq!(a.iface, ["span1", "span2"]);
+        assert_eq!(a.capture, "pcap");
+        assert_eq!(a.queues, Some(3));
+        assert_eq!(a.mar_interval, 2.5);
+        assert!(a.busy_poll);
+        assert_eq!(a.write.as_deref(), Some("/var/lib/ocellus/ring/"));
+        // Untouched options keep their defaults.
+        assert_eq!(a.xdp_mode, "auto");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let a = parse(
+            &[
+                "-i",
+                "eth9",
+                "--capture",
+                "xdp",
+                "--queues",
+                "1",
+                "-w",
+                "x.ocr",
+            ],
+            FILE,
+        )
+        .unwrap();
+        assert_eq!(a.iface, ["eth9"], "the flag's list replaces the file's");
+        assert_eq!(a.capture, "xdp");
+        assert_eq!(a.queues, Some(1));
+        assert_eq!(a.write.as_deref(), Some("x.ocr"));
+        // What the flags do not give still comes from the file.
+        assert_eq!(a.mar_interval, 2.5);
+        assert!(a.busy_poll);
+    }
+
+    /// The example in dist/ is a valid configuration.
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/ocellus.toml"),
+        )
+        .unwrap();
+        let a = parse(&[], &text).unwrap();
+        assert_eq!(a.iface, ["eth1"]);
+        assert_eq!(a.user.as_deref(), Some("ocellus"));
+        assert_eq!(a.write.as_deref(), Some("/var/lib/ocellus/ring/"));
+        assert_eq!((a.mar_interval, a.status_interval), (60.0, 5.0));
+        assert_eq!(a.max_segments, 64);
+        let a = parse(&["--cpus", "1,2"], "iface = \"x\"\ncpus = [3, 4]\n").unwrap();
+        assert_eq!(a.cpus, Some(vec![1, 2]));
+        let a = parse(&[], "iface = \"x\"\ncpus = [3, 4]\n").unwrap();
+        assert_eq!(a.cpus, Some(vec![3, 4]));
+    }
+
+    #[test]
+    fn a_bad_file_is_one_line_naming_key_and_file() {
+        let e = parse(&[], "iface = \"x\"\nxdp-mode = \"native\"\n").unwrap_err();
+        assert!(
+            e.ends_with("ocellus.toml: key `xdp-mode`: invalid value \"native\" (possible values: drv, skb, auto)"),
+            "{e}"
+        );
+        let e = parse(&[], "interface = \"x\"\n").unwrap_err();
+        assert!(e.contains("ocellus.toml: unknown key `interface`"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = parse(&[], "iface = \"x\"\nqueues = 1.5\n").unwrap_err();
+        assert!(e.contains("key `queues`: invalid value '1.5'"), "{e}");
+    }
 }

@@ -23,7 +23,8 @@ use super::pipeline::{
 };
 use super::{key, Emitted, EngineConfig, EngineStats, FlowTable};
 use crate::packet::{self, LinkType, Malformed, PacketInfo};
-use crossbeam_channel::{bounded, Sender};
+use crate::record::FlowRecord;
+use crossbeam_channel::{bounded, Sender, TrySendError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -60,21 +61,61 @@ pub struct LiveWorker {
     next_scan_ns: u64,
     /// Lowest first-packet time of all workers (stamps the probe start record).
     first_packet_ns: Arc<AtomicU64>,
+    /// Times this worker's records found the writer's queue full.
+    stalls: Arc<AtomicU64>,
     pub stats: LiveStats,
 }
 
 /// The writer side of a live engine.
 pub struct LiveHandle {
     writer: JoinHandle<Result<u64, PipelineError>>,
+    /// For status records; dropped before the writer is joined, so a writer
+    /// whose workers died still ends.
+    tx: Sender<WorkerOut>,
+    table: Arc<FlowTable>,
+    stalls: Arc<AtomicU64>,
 }
 
 impl LiveHandle {
     /// Waits for the writer (after every worker finished); returns the number
     /// of records written.
     pub fn join(self) -> Result<u64, PipelineError> {
+        drop(self.tx);
         self.writer
             .join()
             .map_err(|_| PipelineError::Worker("the writer panicked".into()))?
+    }
+
+    /// The engine's counters so far, and the flows in the table now (locks
+    /// each shard in turn, briefly: call it once per status interval, not per
+    /// packet).
+    pub fn snapshot(&self) -> (EngineStats, u64) {
+        let mut st = EngineStats::default();
+        let mut active = 0u64;
+        for s in 0..self.table.shard_count() {
+            let shard = self.table.lock(s);
+            st.add(&shard.stats);
+            active += shard.flow_count() as u64;
+        }
+        (st, active)
+    }
+
+    /// Times a worker found the writer's queue full (writer backpressure).
+    pub fn writer_stalls(&self) -> u64 {
+        self.stalls.load(Ordering::Relaxed)
+    }
+
+    /// Hands a probe status record to the writer; it is written in due-time
+    /// order with the flow records, at `due_ns`.
+    pub fn send_status(&self, rec: FlowRecord, due_ns: u64) -> Result<(), PipelineError> {
+        self.tx
+            .send(WorkerOut {
+                worker: 0,
+                watermark_ns: 0,
+                records: vec![Emitted { due_ns, rec }],
+                done: None,
+            })
+            .map_err(|_| PipelineError::Output("the record writer stopped".into()))
     }
 }
 
@@ -92,6 +133,7 @@ pub fn start(
     let srcid = cfg.srcid;
     let first_packet_ns = Arc::new(AtomicU64::new(u64::MAX));
     let first_w = Arc::clone(&first_packet_ns);
+    let stalls = Arc::new(AtomicU64::new(0));
     let writer = std::thread::Builder::new()
         .name("ocellus-writer".into())
         .spawn(move || writer_loop(workers, rx, out, man, srcid, first_w))
@@ -115,10 +157,19 @@ pub fn start(
             my_shards: (0..nshards).filter(|s| s % workers == id).collect(),
             next_scan_ns: 0,
             first_packet_ns: Arc::clone(&first_packet_ns),
+            stalls: Arc::clone(&stalls),
             stats: LiveStats::default(),
         })
         .collect();
-    Ok((ws, LiveHandle { writer }))
+    Ok((
+        ws,
+        LiveHandle {
+            writer,
+            tx,
+            table,
+            stalls,
+        },
+    ))
 }
 
 impl LiveWorker {
@@ -216,9 +267,18 @@ impl LiveWorker {
                 records: std::mem::take(&mut self.records),
                 done: None,
             };
-            self.out
-                .send(msg)
-                .map_err(|_| PipelineError::Output("the record writer stopped".into()))?;
+            match self.out.try_send(msg) {
+                Ok(()) => {}
+                Err(TrySendError::Full(msg)) => {
+                    self.stalls.fetch_add(1, Ordering::Relaxed);
+                    self.out
+                        .send(msg)
+                        .map_err(|_| PipelineError::Output("the record writer stopped".into()))?;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err(PipelineError::Output("the record writer stopped".into()))
+                }
+            }
         }
         Ok(())
     }

@@ -606,6 +606,7 @@ fn man_record(kind: RecordKind, stime: u64, ltime: u64, st: &EngineStats) -> Flo
             records: st.records,
             malformed: st.malformed,
             dropped: 0,
+            drops: None,
         }),
         ..Default::default()
     }

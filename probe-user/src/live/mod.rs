@@ -19,6 +19,8 @@
 //! (CLOCK_MONOTONIC); each worker adds `CLOCK_REALTIME - CLOCK_MONOTONIC`,
 //! re-read every second, so records carry wall-clock times like libpcap's.
 
+pub mod config;
+pub mod daemon;
 pub mod xdp;
 pub mod xsk;
 
@@ -26,6 +28,7 @@ use crate::flow::live::{self, KernelMeta, LiveWorker};
 use crate::flow::pipeline::{PipelineError, RecordOut, ReplayConfig};
 use crate::flow::EngineStats;
 use crate::packet::LinkType;
+use crate::record::{FlowRecord, ManDrops, ManInfo, RecordKind};
 use ocellus_common::META_USER_KEY;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -89,6 +92,9 @@ pub struct LiveConfig {
     pub stats_every: Option<Duration>,
     /// Frames per AF_XDP receive batch.
     pub batch: u32,
+    /// A probe status record (`ManStatus`, with the drop counters) this often,
+    /// and one at shutdown; `None`: none. Only with `engine.man_records`.
+    pub mar_every: Option<Duration>,
     pub engine: ReplayConfig,
 }
 
@@ -106,6 +112,7 @@ impl Default for LiveConfig {
             pcap_buffer: 64 << 20,
             stats_every: None,
             batch: 64,
+            mar_every: Some(Duration::from_secs(60)),
             engine: ReplayConfig::default(),
         }
     }
@@ -142,6 +149,8 @@ pub struct LiveReport {
     pub kernel: Vec<(String, KernelStats)>,
     pub xsk_dropped: u64,
     pub pcap_dropped: u64,
+    /// The drop counters of the last status record.
+    pub drops: ManDrops,
 }
 
 enum Source {
@@ -190,15 +199,20 @@ fn open_xdp(cfg: &LiveConfig) -> Result<(Vec<XdpAttachment>, Vec<Source>), LiveE
     }
     let mut atts = Vec::new();
     let mut sources = Vec::new();
+    // Every interface checked before any program attaches.
+    let mut plan = Vec::with_capacity(cfg.ifaces.len());
     for iface in &cfg.ifaces {
-        let mut att = XdpAttachment::attach(iface, cfg.xdp_mode)?;
         let have = xdp::rx_queues(iface);
         let queues = cfg.queues.unwrap_or(have);
         if queues == 0 || queues > have {
             return Err(LiveError::Config(format!(
-                "--queues {queues}: {iface} has {have} RX queue(s)"
+                "--queues {queues}: {iface} has {have} RX queue(s); use 1 to {have}"
             )));
         }
+        plan.push((iface, queues));
+    }
+    for (iface, queues) in plan {
+        let mut att = XdpAttachment::attach(iface, cfg.xdp_mode)?;
         let mut zc = None;
         for q in 0..queues {
             let xsk = Xsk::new(att.ifindex, q, &cfg.xsk)?;
@@ -267,12 +281,48 @@ fn open_pcap(cfg: &LiveConfig) -> Result<Vec<Source>, LiveError> {
     Ok(sources)
 }
 
+/// The message when this build has no XDP program.
+pub fn no_object_message() -> &'static str {
+    "this build has no XDP program: run `cargo xtask build-ebpf` and rebuild (or use --capture pcap)"
+}
+
+/// Capture set up (programs attached, sockets open) and not started: what
+/// [`open`] returns, so a service can give up root before [`Opened::run`].
+pub struct Opened {
+    atts: Vec<XdpAttachment>,
+    sources: Vec<Source>,
+    capture: &'static str,
+}
+
+impl Opened {
+    /// "xdp" or "pcap".
+    pub fn capture(&self) -> &'static str {
+        self.capture
+    }
+
+    /// Captures until `stop` is set; writes records to `out`.
+    pub fn run(
+        self,
+        cfg: &LiveConfig,
+        out: Box<dyn RecordOut>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<LiveReport, LiveError> {
+        run_opened(self, cfg, out, stop)
+    }
+}
+
 /// Runs live capture until `stop` is set; writes records to `out`.
 pub fn run(
     cfg: &LiveConfig,
     out: Box<dyn RecordOut>,
     stop: Arc<AtomicBool>,
 ) -> Result<LiveReport, LiveError> {
+    open(cfg)?.run(cfg, out, stop)
+}
+
+/// Checks the settings, attaches the XDP programs and opens the sockets (or
+/// the libpcap handles). Needs root; starts no thread.
+pub fn open(cfg: &LiveConfig) -> Result<Opened, LiveError> {
     if cfg.ifaces.is_empty() {
         return Err(LiveError::Config("no interface (--iface)".into()));
     }
@@ -280,14 +330,11 @@ pub fn run(
         xdp::ifindex(i)?;
     }
     // Checked before anything attaches.
-    let user_filter = match &cfg.filter {
-        Some(f) => Some(
-            pcap::Capture::dead(pcap::Linktype::ETHERNET)
-                .and_then(|d| d.compile(f, true))
-                .map_err(|e| LiveError::Config(format!("filter {f:?}: {e}")))?,
-        ),
-        None => None,
-    };
+    if let Some(f) = &cfg.filter {
+        pcap::Capture::dead(pcap::Linktype::ETHERNET)
+            .and_then(|d| d.compile(f, true))
+            .map_err(|e| LiveError::Config(format!("filter {f:?}: {e}")))?;
+    }
     let (atts, sources, capture) = match (cfg.mode, cfg.capture) {
         (WatchMode::Host, CaptureKind::Xdp) => {
             return Err(LiveError::Config(
@@ -303,13 +350,32 @@ pub fn run(
         }
         (WatchMode::Tap, CaptureKind::Auto) => match open_xdp(cfg) {
             Ok((a, s)) => (a, s, "xdp"),
+            // A wrong setting is not a reason to fall back.
+            Err(e @ LiveError::Config(_)) => return Err(e),
             Err(e) => {
                 eprintln!("ocellus probe: XDP capture unavailable ({e}); falling back to libpcap");
                 (Vec::new(), open_pcap(cfg)?, "pcap")
             }
         },
     };
+    Ok(Opened {
+        atts,
+        sources,
+        capture,
+    })
+}
 
+fn run_opened(
+    opened: Opened,
+    cfg: &LiveConfig,
+    out: Box<dyn RecordOut>,
+    stop: Arc<AtomicBool>,
+) -> Result<LiveReport, LiveError> {
+    let Opened {
+        atts,
+        sources,
+        capture,
+    } = opened;
     let n = sources.len();
     let (workers, handle) = live::start(&cfg.engine, n, out)?;
     let counters: Vec<Arc<SourceCounters>> = (0..n)
@@ -360,16 +426,40 @@ pub fn run(
             .map_err(|e| LiveError::Config(format!("cannot start a capture thread: {e}")))?;
         threads.push(t);
     }
-    drop(user_filter);
 
-    // Watch: counters on stderr, until told to stop.
+    // Watch: counters on stderr and status records, until told to stop.
+    let mar_every = cfg.mar_every.filter(|_| cfg.engine.man_records);
     let mut last = Instant::now();
+    let mut last_mar = Instant::now();
+    let mut mar_since = now_real_ns();
+    let mut drops = ManDrops::default();
+    let mut status_err: Option<LiveError> = None;
+    let send_status = |drops: ManDrops, since: u64| -> Result<u64, LiveError> {
+        let now = now_real_ns();
+        let (st, _) = handle.snapshot();
+        let rec = status_record(&st, drops, since, now);
+        handle.send_status(rec, now)?;
+        Ok(now)
+    };
     while !stop.load(Ordering::Relaxed) && !threads.iter().all(|t| t.is_finished()) {
         std::thread::sleep(Duration::from_millis(50));
         if let Some(every) = cfg.stats_every {
             if last.elapsed() >= every {
                 last = Instant::now();
                 print_stats(&atts, &labels, &counters);
+            }
+        }
+        if let Some(every) = mar_every {
+            if last_mar.elapsed() >= every {
+                last_mar = Instant::now();
+                drops = gather_drops(&atts, &counters, &handle);
+                match send_status(drops, mar_since) {
+                    Ok(t) => mar_since = t,
+                    Err(e) => {
+                        status_err = Some(e);
+                        break;
+                    }
+                }
             }
         }
     }
@@ -390,7 +480,17 @@ pub fn run(
             }
         }
     }
-    // 2. Detach (the sockets closed with their threads).
+    // 2. The last status record, then detach (the sockets closed with their
+    // threads).
+    if let Some(e) = status_err {
+        first_err.get_or_insert(e);
+    }
+    if mar_every.is_some() && first_err.is_none() {
+        drops = gather_drops(&atts, &counters, &handle);
+        if let Err(e) = send_status(drops, mar_since) {
+            first_err.get_or_insert(e);
+        }
+    }
     let kernel: Vec<(String, KernelStats)> =
         atts.iter().map(|a| (a.iface.clone(), a.stats())).collect();
     drop(atts);
@@ -420,7 +520,50 @@ pub fn run(
         kernel,
         xsk_dropped: sum(|c| &c.xsk_rx_dropped) + sum(|c| &c.xsk_ring_full),
         pcap_dropped: sum(|c| &c.pcap_dropped) + sum(|c| &c.pcap_if_dropped),
+        drops,
     })
+}
+
+/// The drop counters now, from every stage.
+fn gather_drops(
+    atts: &[XdpAttachment],
+    counters: &[Arc<SourceCounters>],
+    handle: &live::LiveHandle,
+) -> ManDrops {
+    let sum = |f: fn(&SourceCounters) -> &AtomicU64| -> u64 {
+        counters.iter().map(|c| f(c).load(Ordering::Relaxed)).sum()
+    };
+    let (_, active) = handle.snapshot();
+    ManDrops {
+        redirect_failed: atts.iter().map(|a| a.stats().redirect_fail).sum(),
+        pcap_dropped: sum(|c| &c.pcap_dropped),
+        pcap_if_dropped: sum(|c| &c.pcap_if_dropped),
+        xsk_rx_dropped: sum(|c| &c.xsk_rx_dropped),
+        xsk_ring_full: sum(|c| &c.xsk_ring_full),
+        xsk_fill_empty: sum(|c| &c.xsk_fill_empty),
+        xsk_invalid: sum(|c| &c.xsk_invalid),
+        flows_active: active,
+        writer_stalls: handle.writer_stalls(),
+    }
+}
+
+/// A probe status record (Argus MAR `CON`) covering `since..now`.
+pub fn status_record(st: &EngineStats, drops: ManDrops, since_ns: u64, now_ns: u64) -> FlowRecord {
+    FlowRecord {
+        kind: RecordKind::ManStatus,
+        stime_ns: since_ns,
+        ltime_ns: now_ns,
+        man: Some(ManInfo {
+            pkts: st.packets,
+            bytes: st.bytes,
+            flows: st.flows_created,
+            records: st.records,
+            malformed: st.malformed,
+            dropped: drops.lost(),
+            drops: Some(drops),
+        }),
+        ..FlowRecord::default()
+    }
 }
 
 fn kernel_line(k: &KernelStats) -> String {
@@ -678,4 +821,50 @@ fn pcap_loop(
     ctr.bytes.store(tot.1, Ordering::Relaxed);
     w.tick(now_real_ns())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without an embedded object, `--capture xdp` says what to do, before
+    /// touching any interface.
+    #[test]
+    fn a_build_without_the_xdp_object_says_how_to_get_it() {
+        let m = no_object_message();
+        assert!(m.contains("cargo xtask build-ebpf"), "{m}");
+        assert!(m.contains("--capture pcap"), "{m}");
+        if !xdp::object_present() {
+            let e = XdpAttachment::attach("lo", AttachMode::Skb)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(e, Some(format!("XDP: {m}")));
+        }
+    }
+
+    #[test]
+    fn status_records_carry_the_drops() {
+        let st = EngineStats {
+            packets: 10,
+            bytes: 1000,
+            flows_created: 2,
+            ..EngineStats::default()
+        };
+        let d = ManDrops {
+            xsk_ring_full: 4,
+            pcap_dropped: 1,
+            xsk_fill_empty: 9,
+            flows_active: 2,
+            writer_stalls: 3,
+            ..ManDrops::default()
+        };
+        let r = status_record(&st, d, 5, 7);
+        assert_eq!(r.kind, RecordKind::ManStatus);
+        assert_eq!((r.stime_ns, r.ltime_ns), (5, 7));
+        let m = r.man.expect("man info");
+        assert_eq!((m.pkts, m.bytes, m.flows), (10, 1000, 2));
+        // Fill-ring-empty overlaps rx_dropped and stalls lose nothing.
+        assert_eq!(m.dropped, 5);
+        assert_eq!(m.drops, Some(d));
+    }
 }

@@ -115,9 +115,7 @@ impl XdpAttachment {
     /// Loads the program and attaches it to `iface`.
     pub fn attach(iface: &str, mode: AttachMode) -> Result<XdpAttachment, LiveError> {
         if !object_present() {
-            return Err(LiveError::Xdp(
-                "this build has no XDP program: run `cargo xtask build-ebpf` and rebuild (or use --capture pcap)".into(),
-            ));
+            return Err(LiveError::Xdp(super::no_object_message().into()));
         }
         let ifindex = ifindex(iface)?;
         clear_stale(iface)?;

@@ -214,13 +214,16 @@ impl Xsk {
             )));
         }
         let umem_len = cfg.frames as usize * cfg.frame_size as usize;
-        // SAFETY: an anonymous private mapping.
+        // SAFETY: an anonymous shared mapping.
         let umem = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 umem_len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                // Shared, not private: after `--daemon` forks, the child must
+                // see the pages the kernel pinned and writes frames into (a
+                // private mapping's pinned pages are copied for the child).
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
                 -1,
                 0,
             )

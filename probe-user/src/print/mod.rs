@@ -305,6 +305,7 @@ impl Printer {
         } else {
             self.text_line(rec, &mut line);
         }
+        push_man_drops(rec, self.opts.json, &mut line);
         line.push('\n');
         let r = out.write_all(line.as_bytes());
         self.line = line;
@@ -1096,6 +1097,45 @@ fn pad(out: &mut String, v: &str, width: usize, align: Align) {
     out.extend(std::iter::repeat_n(' ', before));
     out.push_str(v);
     out.extend(std::iter::repeat_n(' ', after));
+}
+
+/// A live probe's status and stop records carry drops by stage (Argus prints
+/// its MAR counters in the flow columns; these have no column): text layouts
+/// get them after the columns, JSON as a `drops` object.
+fn push_man_drops(rec: &FlowRecord, json: bool, line: &mut String) {
+    let Some(d) = rec.man.and_then(|m| m.drops).filter(|_| rec.kind.is_man()) else {
+        return;
+    };
+    let fields = [
+        ("redirect_failed", d.redirect_failed),
+        ("pcap_dropped", d.pcap_dropped),
+        ("pcap_if_dropped", d.pcap_if_dropped),
+        ("xsk_rx_dropped", d.xsk_rx_dropped),
+        ("xsk_ring_full", d.xsk_ring_full),
+        ("xsk_fill_empty", d.xsk_fill_empty),
+        ("xsk_invalid", d.xsk_invalid),
+        ("flows_active", d.flows_active),
+        ("writer_stalls", d.writer_stalls),
+    ];
+    if json {
+        if line.ends_with('}') {
+            line.pop();
+            line.push_str(if line.len() > 1 {
+                ",\"drops\":{"
+            } else {
+                "\"drops\":{"
+            });
+            for (i, (k, v)) in fields.iter().enumerate() {
+                let _ = write!(line, "{}\"{k}\":{v}", if i > 0 { "," } else { "" });
+            }
+            line.push_str("}}");
+        }
+        return;
+    }
+    let _ = write!(line, "  drops {}:", d.lost());
+    for (k, v) in fields {
+        let _ = write!(line, " {k}={v}");
+    }
 }
 
 fn push_json_str(out: &mut String, s: &str) {

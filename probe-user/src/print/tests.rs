@@ -983,6 +983,50 @@ fn man_records() {
     );
 }
 
+/// A live probe's status record (CON) shows its drops by stage after the
+/// columns, and as a `drops` object in JSON; replay's records have none.
+#[test]
+fn man_status_records_show_the_drops() {
+    let r = FlowRecord {
+        kind: RecordKind::ManStatus,
+        stime_ns: t(1700000000, 27440),
+        ltime_ns: t(1700000060, 27440),
+        man: Some(ManInfo {
+            pkts: 7,
+            bytes: 700,
+            dropped: 5,
+            drops: Some(crate::record::ManDrops {
+                xsk_ring_full: 4,
+                redirect_failed: 1,
+                flows_active: 3,
+                ..Default::default()
+            }),
+            ..ManInfo::default()
+        }),
+        ..FlowRecord::default()
+    };
+    let l = line(utc(), &r);
+    assert!(
+        l.contains("       7        700   CON  drops 5: redirect_failed=1 pcap_dropped=0 pcap_if_dropped=0 xsk_rx_dropped=0 xsk_ring_full=4 xsk_fill_empty=0 xsk_invalid=0 flows_active=3 writer_stalls=0"),
+        "{l}"
+    );
+    let j = line(
+        PrintOptions {
+            json: true,
+            ..utc()
+        },
+        &r,
+    );
+    let v: serde_json::Value = serde_json::from_str(&j).expect("JSON");
+    assert_eq!(v["drops"]["xsk_ring_full"], 4, "{j}");
+    assert_eq!(v["drops"]["flows_active"], 3, "{j}");
+    let plain = FlowRecord {
+        man: Some(ManInfo::default()),
+        ..r.clone()
+    };
+    assert!(!line(utc(), &plain).contains("drops"));
+}
+
 #[test]
 fn ipv6_text_matches_inet_ntop() {
     let f = |s: &str| {

@@ -6,7 +6,7 @@
 //! with user data carries what it needs. Readers skip extension blocks they do
 //! not know unless the block is marked critical.
 
-use super::{Cause, DirStats, FlowKey, FlowRecord, ManInfo, RecordKind, TcpPerf};
+use super::{Cause, DirStats, FlowKey, FlowRecord, ManDrops, ManInfo, RecordKind, TcpPerf};
 
 /// The first 8 bytes of every ocellus file and ring segment.
 pub const MAGIC: [u8; 8] = *b"OCELLUS\0";
@@ -56,6 +56,8 @@ pub mod ext {
     pub const DST_USER: u16 = 5;
     /// Management totals (`FlowRecord::man`).
     pub const MAN: u16 = 6;
+    /// Live probe drops by stage (`ManInfo::drops`), in status and stop records.
+    pub const MAN_DROPS: u16 = 7;
     /// A block type with this bit set must be understood: a reader that does
     /// not know it rejects the record instead of skipping the block.
     pub const CRITICAL: u16 = 0x8000;
@@ -66,6 +68,7 @@ pub mod ext {
     pub const L2_LEN: usize = 24;
     pub const STATS_LEN: usize = 88;
     pub const MAN_LEN: usize = 48;
+    pub const MAN_DROPS_LEN: usize = 72;
 }
 
 /// Why bytes could not be decoded.
@@ -323,8 +326,11 @@ pub fn encoded_len(rec: &FlowRecord) -> usize {
     if !rec.duser.is_empty() {
         n += EXT_HEADER_LEN + user_len(&rec.duser);
     }
-    if rec.man.is_some() {
+    if let Some(m) = &rec.man {
         n += EXT_HEADER_LEN + ext::MAN_LEN;
+        if m.drops.is_some() {
+            n += EXT_HEADER_LEN + ext::MAN_DROPS_LEN;
+        }
     }
     n
 }
@@ -450,6 +456,22 @@ pub fn encode(rec: &FlowRecord, out: &mut Vec<u8>) {
         put_u64(out, m.records);
         put_u64(out, m.malformed);
         put_u64(out, m.dropped);
+        if let Some(d) = &m.drops {
+            put_block_header(out, ext::MAN_DROPS, ext::MAN_DROPS_LEN);
+            for v in [
+                d.redirect_failed,
+                d.pcap_dropped,
+                d.pcap_if_dropped,
+                d.xsk_rx_dropped,
+                d.xsk_ring_full,
+                d.xsk_fill_empty,
+                d.xsk_invalid,
+                d.flows_active,
+                d.writer_stalls,
+            ] {
+                put_u64(out, v);
+            }
+        }
     }
     debug_assert_eq!(out.len() - start, len);
 
@@ -664,6 +686,7 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
             ext::L2 => ext::L2_LEN,
             ext::STATS => ext::STATS_LEN,
             ext::MAN => ext::MAN_LEN,
+            ext::MAN_DROPS => ext::MAN_DROPS_LEN,
             _ => 0,
         };
         if blen < need {
@@ -730,6 +753,9 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
                 duser.extend_from_slice(body);
             }
             ext::MAN => {
+                // The drops block may come first only in a hand-made record;
+                // keep it either way.
+                let drops = r.man.and_then(|m| m.drops);
                 r.man = Some(ManInfo {
                     pkts: b.u64()?,
                     bytes: b.u64()?,
@@ -737,7 +763,22 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
                     records: b.u64()?,
                     malformed: b.u64()?,
                     dropped: b.u64()?,
+                    drops,
                 });
+            }
+            ext::MAN_DROPS => {
+                let d = ManDrops {
+                    redirect_failed: b.u64()?,
+                    pcap_dropped: b.u64()?,
+                    pcap_if_dropped: b.u64()?,
+                    xsk_rx_dropped: b.u64()?,
+                    xsk_ring_full: b.u64()?,
+                    xsk_fill_empty: b.u64()?,
+                    xsk_invalid: b.u64()?,
+                    flows_active: b.u64()?,
+                    writer_stalls: b.u64()?,
+                };
+                r.man.get_or_insert_with(ManInfo::default).drops = Some(d);
             }
             _ if ty & ext::CRITICAL != 0 => {
                 return Err(CodecError::UnknownCriticalBlock { ty });
@@ -943,9 +984,62 @@ pub(crate) mod tests {
             records: 3,
             malformed: 4,
             dropped: 5,
+            drops: None,
         });
         r.kind = RecordKind::ManStop;
         assert_round_trip(&r);
+        let plain = encoded_len(&r);
+        r.man = r.man.map(|m| ManInfo {
+            drops: Some(ManDrops {
+                redirect_failed: 1,
+                pcap_dropped: 2,
+                pcap_if_dropped: 3,
+                xsk_rx_dropped: 4,
+                xsk_ring_full: u64::MAX,
+                xsk_fill_empty: 6,
+                xsk_invalid: 7,
+                flows_active: 8,
+                writer_stalls: 9,
+            }),
+            ..m
+        });
+        r.kind = RecordKind::ManStatus;
+        assert_round_trip(&r);
+        assert_eq!(encoded_len(&r), plain + EXT_HEADER_LEN + ext::MAN_DROPS_LEN);
+    }
+
+    /// The drops block is optional: its absence is the old layout, and a reader
+    /// that skips it (as one that predates it does) still gets the totals.
+    #[test]
+    fn man_drops_block_is_additive() {
+        let mut r = FlowRecord {
+            kind: RecordKind::ManStatus,
+            man: Some(ManInfo {
+                pkts: 10,
+                dropped: 3,
+                drops: Some(ManDrops {
+                    xsk_ring_full: 3,
+                    ..ManDrops::default()
+                }),
+                ..ManInfo::default()
+            }),
+            ..FlowRecord::default()
+        };
+        let mut with = Vec::new();
+        encode(&r, &mut with);
+        // Block 7 sits last; cut it off and fix length and CRC: an old writer's record.
+        let cut = with.len() - EXT_HEADER_LEN - ext::MAN_DROPS_LEN;
+        assert_eq!(
+            u16::from_le_bytes([with[cut], with[cut + 1]]),
+            ext::MAN_DROPS
+        );
+        let mut old = with[..cut].to_vec();
+        old[0..4].copy_from_slice(&(cut as u32).to_le_bytes());
+        let crc = crc32c(&old[8..]);
+        old[4..8].copy_from_slice(&crc.to_le_bytes());
+        let (back, _) = decode(&old).unwrap();
+        r.man = r.man.map(|m| ManInfo { drops: None, ..m });
+        assert_eq!(back, r);
     }
 
     #[test]
@@ -1164,6 +1258,7 @@ pub(crate) mod tests {
             suser in proptest::collection::vec(any::<u8>(), 0..300),
             duser in proptest::collection::vec(any::<u8>(), 0..300),
             man in proptest::option::of(any::<[u64; 6]>()),
+            drops in proptest::option::of(any::<[u64; 9]>()),
         ) -> FlowRecord {
             let l2 = l2.unwrap_or_default();
             FlowRecord {
@@ -1176,6 +1271,11 @@ pub(crate) mod tests {
                 suser, duser,
                 man: man.map(|m| ManInfo {
                     pkts: m[0], bytes: m[1], flows: m[2], records: m[3], malformed: m[4], dropped: m[5],
+                    drops: drops.map(|d| ManDrops {
+                        redirect_failed: d[0], pcap_dropped: d[1], pcap_if_dropped: d[2],
+                        xsk_rx_dropped: d[3], xsk_ring_full: d[4], xsk_fill_empty: d[5],
+                        xsk_invalid: d[6], flows_active: d[7], writer_stalls: d[8],
+                    }),
                 }),
             }
         }

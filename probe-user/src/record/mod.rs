@@ -242,6 +242,44 @@ pub struct ManInfo {
     pub records: u64,
     pub malformed: u64,
     pub dropped: u64,
+    /// Drops by stage, carried by the live probe's status and stop records
+    /// (`None` in replay and in records written before it existed).
+    pub drops: Option<ManDrops>,
+}
+
+/// Where a live probe lost frames, and how close it came to losing more.
+/// Counters are totals since the probe started; `flows_active` is a gauge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ManDrops {
+    /// XDP: frames the program could not redirect to a socket.
+    pub redirect_failed: u64,
+    /// libpcap: frames the kernel dropped (buffer full) / the interface dropped.
+    pub pcap_dropped: u64,
+    pub pcap_if_dropped: u64,
+    /// AF_XDP `XDP_STATISTICS`: dropped for other reasons, RX ring full,
+    /// fill ring empty, invalid descriptors.
+    pub xsk_rx_dropped: u64,
+    pub xsk_ring_full: u64,
+    pub xsk_fill_empty: u64,
+    pub xsk_invalid: u64,
+    /// Flow-table pressure: flows in the table when the record was made.
+    pub flows_active: u64,
+    /// Writer backpressure: times a capture worker found the record writer's
+    /// queue full and had to wait.
+    pub writer_stalls: u64,
+}
+
+impl ManDrops {
+    /// Frames lost: every counter except the gauge and the stalls (a stall
+    /// delays, it does not lose).
+    pub fn lost(&self) -> u64 {
+        self.redirect_failed
+            + self.pcap_dropped
+            + self.pcap_if_dropped
+            + self.xsk_rx_dropped
+            + self.xsk_ring_full
+            + self.xsk_invalid
+    }
 }
 
 impl FlowRecord {
