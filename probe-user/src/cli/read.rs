@@ -1,6 +1,7 @@
 //! `ocellus read`: print flow records (Argus's `ra`), with `ra`'s option syntax.
 
 use super::EXIT_USAGE;
+use crate::clients::timerange::TimeRange;
 use crate::filter::Filter;
 use crate::record::FlowRecord;
 use crate::ring;
@@ -15,6 +16,13 @@ Usage: ocellus read -r PATH... [OPTIONS] [- FILTER]
 
   -r PATH...    record files, ring directories, or - for standard input
   -f            follow: wait for new records at the end (files and rings)
+  -t RANGE      only records in this time range, Argus's syntax:
+                [x][i|n|c]SPEC[-SPEC|+DURATION] or -DURATION[+DURATION];
+                SPEC [[[yyyy/]mm/]dd.]HH[:MM[:SS]], yyyy/mm/dd, yyyy/mm, yyyy or
+                epoch seconds; * in a date field matches any; DURATION e.g. 2h5m
+                (units y M d h m s). i: starts or ends inside (default),
+                n: spans the range, c: inside it, x: not. Examples: -t 14,
+                -t 2011/03/18.19:06-19:30, -t 1300475168+2s, -t -10m, -t c14:10-14:20
   -n            numeric ports; -nn numeric protocols too
   -s FIELD...   fields to print (Argus names); +FIELD appends, -FIELD removes,
                 FIELD:N sets the width; a lone - ends the list
@@ -66,6 +74,8 @@ pub struct ReadArgs {
     pub flags_mode: Option<char>,
     pub man: bool,
     pub json: bool,
+    /// `-t RANGE`, parsed by [`crate::clients::timerange::TimeRange`].
+    pub time_range: Option<String>,
     pub filter: Vec<String>,
     /// `--ipfix DEST`: export as IPFIX instead of printing.
     pub ipfix: Option<String>,
@@ -91,6 +101,7 @@ pub fn parse_args(args: &[String]) -> Result<ReadArgs, String> {
             "-h" | "--help" => return Err(String::new()),
             "--json" => a.json = true,
             "--ipfix" => a.ipfix = Some(value(&mut i, "--ipfix")?),
+            "-t" => a.time_range = Some(value(&mut i, "-t")?),
             "-r" => {
                 let first = value(&mut i, "-r")?;
                 a.paths.push(PathBuf::from(first));
@@ -213,7 +224,14 @@ pub fn main(args: Vec<String>) -> ExitCode {
             }
         }
     };
-    match run(&a, filter.as_ref()) {
+    let time = match a.time_range.as_deref().map(TimeRange::parse).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ocellus read: error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match run(&a, filter.as_ref(), time.as_ref()) {
         Ok(code) => code,
         Err(e) => {
             if super::is_broken_pipe(e.as_ref()) {
@@ -225,11 +243,15 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-fn run(a: &ReadArgs, filter: Option<&Filter>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn run(
+    a: &ReadArgs,
+    filter: Option<&Filter>,
+    time: Option<&TimeRange>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // A filter naming `man` asks for management records even without -M man.
     let want_man = a.man || filter.is_some_and(Filter::mentions_man);
     if let Some(dest) = &a.ipfix {
-        return export_ipfix(a, dest, filter, want_man);
+        return export_ipfix(a, dest, filter, time, want_man);
     }
     let mut printer = crate::print::Printer::new(print_options(a)?);
     let stdout = std::io::stdout();
@@ -242,7 +264,7 @@ fn run(a: &ReadArgs, filter: Option<&Filter>) -> Result<ExitCode, Box<dyn std::e
             if rec.kind.is_man() && !want_man {
                 continue;
             }
-            if filter.is_some_and(|f| !f.matches(&rec)) {
+            if filter.is_some_and(|f| !f.matches(&rec)) || time.is_some_and(|t| !t.matches(&rec)) {
                 continue;
             }
             if a.max_records.is_some_and(|n| printed >= n) {
@@ -264,6 +286,7 @@ fn export_ipfix(
     a: &ReadArgs,
     dest: &str,
     filter: Option<&Filter>,
+    time: Option<&TimeRange>,
     want_man: bool,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut exporter =
@@ -273,7 +296,10 @@ fn export_ipfix(
     'paths: for path in &a.paths {
         let mut src = ring::open_source(path, a.follow)?;
         while src.next_into(&mut rec)? {
-            if (rec.kind.is_man() && !want_man) || filter.is_some_and(|f| !f.matches(&rec)) {
+            if (rec.kind.is_man() && !want_man)
+                || filter.is_some_and(|f| !f.matches(&rec))
+                || time.is_some_and(|t| !t.matches(&rec))
+            {
                 continue;
             }
             if a.max_records.is_some_and(|n| selected >= n) {

@@ -15,6 +15,7 @@ pub mod count;
 pub mod grep;
 pub mod output;
 pub mod sort;
+pub mod timerange;
 
 use crate::record::FlowRecord;
 use crate::ring::{self, RingError};
@@ -43,6 +44,8 @@ pub enum ClientError {
     Filter(String),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    TimeRange(#[from] timerange::TimeRangeError),
     #[error(transparent)]
     Ring(#[from] RingError),
     #[error(transparent)]
@@ -121,6 +124,12 @@ pub struct Input {
     /// Also hand management (MAR) records to the callback.
     pub man: bool,
     pub filter: RecordFilter,
+    /// `-t TIMERANGE`: only records in this range.
+    pub time: Option<timerange::TimeRange>,
+    /// `-f`: wait for new records at the end of files and rings (streaming
+    /// clients only; `for_each` then returns only on an error or when `f`
+    /// says stop).
+    pub follow: bool,
 }
 
 impl Input {
@@ -132,12 +141,15 @@ impl Input {
     ) -> Result<(), ClientError> {
         let mut rec = FlowRecord::default();
         for path in &self.paths {
-            let mut src = ring::open_source(path, false)?;
+            let mut src = ring::open_source(path, self.follow)?;
             while src.next_into(&mut rec)? {
                 if rec.kind.is_man() && !self.man && !self.filter.wants_man() {
                     continue;
                 }
                 if !self.filter.matches(&rec) {
+                    continue;
+                }
+                if self.time.as_ref().is_some_and(|t| !t.matches(&rec)) {
                     continue;
                 }
                 if !f(&rec)? {
