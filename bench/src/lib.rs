@@ -2,6 +2,7 @@
 //! ocellus, argus and tcpdump on the same capture; the live capture bench over
 //! veth (`live`).
 
+pub mod clients;
 pub mod gen;
 pub mod live;
 pub mod relay;

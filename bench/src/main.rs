@@ -1,11 +1,14 @@
 //! `ocellus-bench gen` writes a deterministic benchmark capture;
 //! `ocellus-bench replay` runs ocellus, argus and tcpdump on a capture and
-//! writes `bench/results/replay-<date>.{json,md}`.
+//! writes `bench/results/replay-<date>.{json,md}`; `ocellus-bench clients`
+//! compares `ocellus read|sort|cluster` with `ra|rasort|racluster` on the
+//! same flows and writes `bench/results/clients-<date>.{json,md}`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ocellus_bench::clients::{clients, ClientsOptions};
 use ocellus_bench::gen::{generate, GenOptions};
 use ocellus_bench::live::{live, LiveOptions};
 use ocellus_bench::replay::{replay, ReplayOptions};
@@ -98,6 +101,34 @@ enum Cmd {
         only: Vec<String>,
         #[arg(long, default_value = "bench/results")]
         results_dir: PathBuf,
+    },
+    /// Probe a capture with argus and ocellus, then time ra/rasort/racluster
+    /// against ocellus read/sort/cluster on the same flows.
+    Clients {
+        /// The capture (make one with `gen`).
+        #[arg(long)]
+        pcap: PathBuf,
+        /// Where the two record files go.
+        #[arg(long, default_value = "/tmp/ocellus-bench-clients")]
+        work_dir: PathBuf,
+        /// Re-use the record files in --work-dir when they exist.
+        #[arg(long)]
+        reuse: bool,
+        /// Status interval of both probes (-S), in seconds.
+        #[arg(long, default_value_t = 5)]
+        status_interval: u32,
+        #[arg(long, default_value = "target/release/ocellus")]
+        ocellus: PathBuf,
+        #[arg(long, default_value = "argus")]
+        argus: String,
+        /// Directory of ra, rasort and racluster.
+        #[arg(long, default_value = "/usr/bin")]
+        ra_dir: PathBuf,
+        #[arg(long, default_value = "bench/results")]
+        results_dir: PathBuf,
+        /// Runs per command; the fastest is reported.
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
     },
 }
 
@@ -205,6 +236,48 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("ocellus-bench gen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Clients {
+            pcap,
+            work_dir,
+            reuse,
+            status_interval,
+            ocellus,
+            argus,
+            ra_dir,
+            results_dir,
+            repeat,
+        } => {
+            let opts = ClientsOptions {
+                pcap,
+                work_dir,
+                ocellus,
+                argus,
+                ra_dir,
+                status_interval,
+                reuse,
+                results_dir,
+                repeat,
+            };
+            match clients(&opts) {
+                Ok((pairs, json, md)) => {
+                    eprintln!("Results: {} and {}", json.display(), md.display());
+                    if pairs
+                        .iter()
+                        .any(|p| p.argus.usage.exit_code != 0 || p.ocellus.usage.exit_code != 0)
+                    {
+                        eprintln!(
+                            "ocellus-bench clients: a command failed; see stderr_tail in the JSON."
+                        );
+                        return ExitCode::FAILURE;
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ocellus-bench clients: {e}");
                     ExitCode::FAILURE
                 }
             }

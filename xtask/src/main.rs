@@ -40,7 +40,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark: `replay` (default), or `live` (veth, trafgen; as root).
+    /// Run a benchmark: `replay` (default), `live` (veth, trafgen; as root), or
+    /// `clients` (ra/rasort/racluster against ocellus read/sort/cluster; `clients --pcap FILE`).
     Bench {
         #[arg(default_value = "replay")]
         which: String,

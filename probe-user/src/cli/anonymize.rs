@@ -1,7 +1,7 @@
 //! `ocellus anonymize` (Argus's `ranonymize`): Crypto-PAn addresses, shifted
 //! ports and times; see [`crate::clients::anonymize`] for what changes.
 
-use super::ra_common::{input, run_main, Arity, Out, COMMON_HELP};
+use super::ra_common::{run_main, streaming_input, Arity, Out, COMMON_HELP};
 use crate::clients::anonymize::{
     parse_key_hex, random_key, read_key_file, AnonOptions, Anonymizer,
 };
@@ -66,7 +66,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             let mut rec = crate::record::FlowRecord::default();
             let mut n: u64 = 0;
             let max = t.read.max_records;
-            input(&t.read)?.for_each(|r| {
+            streaming_input(&t.read)?.for_each(|r| {
                 if max.is_some_and(|x| n >= x) {
                     return Ok(false);
                 }

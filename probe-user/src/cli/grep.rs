@@ -1,6 +1,6 @@
 //! `ocellus grep` (Argus's `ragrep`): records whose captured payload matches.
 
-use super::ra_common::{input, run_main, Arity, Out, COMMON_HELP};
+use super::ra_common::{run_main, streaming_input, Arity, Out, COMMON_HELP};
 use crate::clients::grep::{GrepOptions, Matcher};
 use std::io::Write;
 use std::process::ExitCode;
@@ -51,10 +51,13 @@ pub fn main(mut args: Vec<String>) -> ExitCode {
                 },
             )?;
             let count_only = t.has("--count");
+            if count_only && t.read.follow {
+                return Err("-c counts the whole input; it cannot be used with -f (follow)".into());
+            }
             let mut out = if count_only { None } else { Some(Out::new(t)?) };
             let mut n: u64 = 0;
             let max = t.read.max_records;
-            input(&t.read)?.for_each(|r| {
+            streaming_input(&t.read)?.for_each(|r| {
                 if r.kind.is_man() || !m.is_match(r) {
                     return Ok(true);
                 }

@@ -104,14 +104,22 @@ pub(crate) fn parse_tool_args(
     Ok(t)
 }
 
-/// The input the read options describe, with the `- FILTER` hook.
+/// The input the read options describe, with the `- FILTER` hook, for the
+/// clients that need the whole input (`-f` is refused).
 pub(crate) fn input(a: &ReadArgs) -> Result<Input, ClientError> {
     if a.follow {
         return Err(ClientError::Usage(
-            "-f (follow) is for read; the other clients need the whole input".into(),
+            "-f (follow) is for read, grep and anonymize; this client needs the whole input".into(),
         ));
     }
+    streaming_input(a)
+}
+
+/// [`input`] for the clients that handle records one by one (grep,
+/// anonymize): `-f` follows files and rings as `read -f` does.
+pub(crate) fn streaming_input(a: &ReadArgs) -> Result<Input, ClientError> {
     Ok(Input {
+        follow: a.follow,
         paths: a.paths.clone(),
         man: a.man,
         filter: clients::apply_filter(&a.filter)?,
@@ -120,6 +128,11 @@ pub(crate) fn input(a: &ReadArgs) -> Result<Input, ClientError> {
             options: a.remote.clone(),
             filter: a.filter.join(" "),
         },
+        time: a
+            .time_range
+            .as_deref()
+            .map(clients::timerange::TimeRange::parse)
+            .transpose()?,
     })
 }
 
@@ -129,14 +142,18 @@ pub(crate) enum Out {
     Print {
         printer: Box<Printer>,
         out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+        follow: bool,
     },
-    Write(Box<dyn RecordSink + Send>),
+    Write(Box<dyn RecordSink + Send>, bool),
 }
 
 impl Out {
     pub(crate) fn new(t: &ToolArgs) -> Result<Out, Box<dyn std::error::Error>> {
         if let Some(w) = t.value("-w") {
-            return Ok(Out::Write(ring::open_sink(&w, &SinkOptions::default())?));
+            return Ok(Out::Write(
+                ring::open_sink(&w, &SinkOptions::default())?,
+                t.read.follow,
+            ));
         }
         let opts = if t.has("--csv-afterglow") {
             clients::output::afterglow_options(&t.read.fields, t.read.numeric)?
@@ -146,13 +163,29 @@ impl Out {
         Ok(Out::Print {
             printer: Box::new(Printer::new(opts)),
             out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+            follow: t.read.follow,
         })
     }
 
     pub(crate) fn record(&mut self, rec: &FlowRecord, trans: u64) -> Result<(), ClientError> {
+        // Following (-f), each record goes out as it comes.
         match self {
-            Out::Print { printer, out } => printer.write_record_trans(rec, trans, out)?,
-            Out::Write(sink) => sink.write(rec)?,
+            Out::Print {
+                printer,
+                out,
+                follow,
+            } => {
+                printer.write_record_trans(rec, trans, out)?;
+                if *follow {
+                    out.flush()?;
+                }
+            }
+            Out::Write(sink, follow) => {
+                sink.write(rec)?;
+                if *follow {
+                    sink.flush()?;
+                }
+            }
         }
         Ok(())
     }
@@ -172,7 +205,7 @@ impl Out {
     pub(crate) fn finish(self) -> Result<(), ClientError> {
         match self {
             Out::Print { mut out, .. } => out.flush()?,
-            Out::Write(mut sink) => sink.flush()?,
+            Out::Write(mut sink, _) => sink.flush()?,
         }
         Ok(())
     }
@@ -216,6 +249,8 @@ pub(crate) const COMMON_HELP: &str = "\
   -S HOST:PORT     records from a probe or relay (--ca --cert --key --token
                    --insecure --since, as for ocellus read)
   -w OUT           write records (file, ring DIR/, or - for stdout) instead of printing
+  -t TIMERANGE     only records in this time range (as ocellus read -t)
+  -f               follow files and rings for new records (grep and anonymize)
   -n -s -c -L -u -p -N -z -Z -M man --json
                    printing options, as for ocellus read
   --csv-afterglow  print source,target[,event] rows for AfterGlow

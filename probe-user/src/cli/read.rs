@@ -1,6 +1,7 @@
 //! `ocellus read`: print flow records (Argus's `ra`), with `ra`'s option syntax.
 
 use super::EXIT_USAGE;
+use crate::clients::timerange::TimeRange;
 use crate::filter::Filter;
 use crate::record::FlowRecord;
 use crate::ring;
@@ -22,6 +23,13 @@ Usage: ocellus read -r PATH... [OPTIONS] [- FILTER]
   --token TOKEN a per-user token (from the server's users file)
   --insecure    plain TCP (only to loopback addresses)
   --since all|DUR   also the backlog the server still holds (all, or e.g. 10m)
+  -t RANGE      only records in this time range, Argus's syntax:
+                [x][i|n|c]SPEC[-SPEC|+DURATION] or -DURATION[+DURATION];
+                SPEC [[[yyyy/]mm/]dd.]HH[:MM[:SS]], yyyy/mm/dd, yyyy/mm, yyyy or
+                epoch seconds; * in a date field matches any; DURATION e.g. 2h5m
+                (units y M d h m s). i: starts or ends inside (default),
+                n: spans the range, c: inside it, x: not. Examples: -t 14,
+                -t 2011/03/18.19:06-19:30, -t 1300475168+2s, -t -10m, -t c14:10-14:20
   -n            numeric ports; -nn numeric protocols too
   -s FIELD...   fields to print (Argus names); +FIELD appends, -FIELD removes,
                 FIELD:N sets the width; a lone - ends the list
@@ -73,6 +81,8 @@ pub struct ReadArgs {
     pub flags_mode: Option<char>,
     pub man: bool,
     pub json: bool,
+    /// `-t RANGE`, parsed by [`crate::clients::timerange::TimeRange`].
+    pub time_range: Option<String>,
     pub filter: Vec<String>,
     /// `--ipfix DEST`: export as IPFIX instead of printing.
     pub ipfix: Option<String>,
@@ -110,6 +120,7 @@ pub fn parse_args(args: &[String]) -> Result<ReadArgs, String> {
             "--server-name" => a.remote.server_name = Some(value(&mut i, "--server-name")?),
             "--insecure" => a.remote.insecure = true,
             "--since" => a.remote.since_ns = parse_since(&value(&mut i, "--since")?)?,
+            "-t" => a.time_range = Some(value(&mut i, "-t")?),
             "-r" => {
                 let first = value(&mut i, "-r")?;
                 a.paths.push(PathBuf::from(first));
@@ -264,7 +275,14 @@ pub fn main(args: Vec<String>) -> ExitCode {
             }
         }
     };
-    match run(&a, filter.as_ref()) {
+    let time = match a.time_range.as_deref().map(TimeRange::parse).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ocellus read: error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match run(&a, filter.as_ref(), time.as_ref()) {
         Ok(code) => code,
         Err(e) => {
             if super::is_broken_pipe(e.as_ref()) {
@@ -276,11 +294,15 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-fn run(a: &ReadArgs, filter: Option<&Filter>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn run(
+    a: &ReadArgs,
+    filter: Option<&Filter>,
+    time: Option<&TimeRange>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // A filter naming `man` asks for management records even without -M man.
     let want_man = a.man || filter.is_some_and(Filter::mentions_man);
     if let Some(dest) = &a.ipfix {
-        return export_ipfix(a, dest, filter, want_man);
+        return export_ipfix(a, dest, filter, time, want_man);
     }
     let mut printer = crate::print::Printer::new(print_options(a)?);
     let stdout = std::io::stdout();
@@ -293,7 +315,7 @@ fn run(a: &ReadArgs, filter: Option<&Filter>) -> Result<ExitCode, Box<dyn std::e
             if rec.kind.is_man() && !want_man {
                 continue;
             }
-            if filter.is_some_and(|f| !f.matches(&rec)) {
+            if filter.is_some_and(|f| !f.matches(&rec)) || time.is_some_and(|t| !t.matches(&rec)) {
                 continue;
             }
             if a.max_records.is_some_and(|n| printed >= n) {
@@ -319,6 +341,7 @@ fn export_ipfix(
     a: &ReadArgs,
     dest: &str,
     filter: Option<&Filter>,
+    time: Option<&TimeRange>,
     want_man: bool,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut exporter =
@@ -328,7 +351,10 @@ fn export_ipfix(
     'paths: for i in 0..a.paths.len() + a.servers.len() {
         let mut src = open_input(a, i)?;
         while src.next_into(&mut rec)? {
-            if (rec.kind.is_man() && !want_man) || filter.is_some_and(|f| !f.matches(&rec)) {
+            if (rec.kind.is_man() && !want_man)
+                || filter.is_some_and(|f| !f.matches(&rec))
+                || time.is_some_and(|t| !t.matches(&rec))
+            {
                 continue;
             }
             if a.max_records.is_some_and(|n| selected >= n) {

@@ -15,6 +15,7 @@ pub mod count;
 pub mod grep;
 pub mod output;
 pub mod sort;
+pub mod timerange;
 
 use crate::record::FlowRecord;
 use crate::ring::{self, RingError};
@@ -43,6 +44,8 @@ pub enum ClientError {
     Filter(String),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    TimeRange(#[from] timerange::TimeRangeError),
     #[error(transparent)]
     Ring(#[from] RingError),
     #[error(transparent)]
@@ -121,6 +124,12 @@ pub struct Input {
     /// Also hand management (MAR) records to the callback.
     pub man: bool,
     pub filter: RecordFilter,
+    /// `-t TIMERANGE`: only records in this range.
+    pub time: Option<timerange::TimeRange>,
+    /// `-f`: wait for new records at the end of files and rings (streaming
+    /// clients only; `for_each` then returns only on an error or when `f`
+    /// says stop).
+    pub follow: bool,
     /// Probes or relays to read from after `paths` (`-S HOST:PORT`).
     pub remote: RemoteInput,
 }
@@ -144,7 +153,7 @@ impl Input {
         let mut rec = FlowRecord::default();
         for i in 0..self.paths.len() + self.remote.servers.len() {
             let mut src: Box<dyn ring::RecordSource + Send> = match self.paths.get(i) {
-                Some(path) => ring::open_source(path, false)?,
+                Some(path) => ring::open_source(path, self.follow)?,
                 None => Box::new(
                     crate::remote::client::connect(
                         &self.remote.servers[i - self.paths.len()],
@@ -160,6 +169,9 @@ impl Input {
                     continue;
                 }
                 if !self.filter.matches(&rec) {
+                    continue;
+                }
+                if self.time.as_ref().is_some_and(|t| !t.matches(&rec)) {
                     continue;
                 }
                 if !f(&rec)? {

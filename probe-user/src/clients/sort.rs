@@ -238,12 +238,42 @@ impl SortKey {
 
 /// Sorts records in place (stable).
 pub fn sort_records(recs: &mut [FlowRecord], keys: &[SortKey]) {
-    recs.sort_by(|a, b| compare(a, 1, b, 1, keys));
+    // Records are large: sort their indices, then move each record once.
+    let mut idx: Vec<usize> = (0..recs.len()).collect();
+    idx.sort_by(|&a, &b| compare(&recs[a], 1, &recs[b], 1, keys));
+    apply_order(recs, idx);
+}
+
+/// Puts `v[order[i]]` at position `i` (each element moved once, by cycles).
+fn apply_order<T>(v: &mut [T], mut order: Vec<usize>) {
+    for i in 0..v.len() {
+        // Follow the cycle through i; `order[j] == j` marks a placed slot.
+        let mut j = i;
+        loop {
+            let k = order[j];
+            order[j] = j;
+            if k == i {
+                break;
+            }
+            v.swap(j, k);
+            j = k;
+        }
+    }
 }
 
 /// Sorts aggregates in place (stable); `trans` and `avgdur` use their counts.
 pub fn sort_aggregates(aggs: &mut [Aggregate], keys: &[SortKey]) {
-    aggs.sort_by(|a, b| compare(&a.rec, a.trans, &b.rec, b.trans, keys));
+    let mut idx: Vec<usize> = (0..aggs.len()).collect();
+    idx.sort_by(|&a, &b| {
+        compare(
+            &aggs[a].rec,
+            aggs[a].trans,
+            &aggs[b].rec,
+            aggs[b].trans,
+            keys,
+        )
+    });
+    apply_order(aggs, idx);
 }
 
 /// Compares two records (with their `trans` counts) by `keys` in order.
@@ -328,14 +358,14 @@ fn loss(r: &FlowRecord) -> (u64, u64) {
 fn compare_one(k: SortKey, a: &FlowRecord, ta: u64, b: &FlowRecord, tb: u64) -> Ordering {
     use SortKey::*;
     let f = |x: f64, y: f64| x.total_cmp(&y);
-    let da = secs(a.ltime_ns).max(secs(a.stime_ns)) - secs(a.stime_ns);
-    let db = secs(b.ltime_ns).max(secs(b.stime_ns)) - secs(b.stime_ns);
+    // Durations only for the keys that use them (this runs n log n times).
+    let dur = |r: &FlowRecord| secs(r.ltime_ns).max(secs(r.stime_ns)) - secs(r.stime_ns);
     match k {
         STime => a.stime_ns.cmp(&b.stime_ns),
         LTime => a.ltime_ns.cmp(&b.ltime_ns),
         Trans => ta.cmp(&tb),
-        Dur | MinDur | MaxDur => f(da, db),
-        AvgDur => f(da / ta.max(1) as f64, db / tb.max(1) as f64),
+        Dur | MinDur | MaxDur => f(dur(a), dur(b)),
+        AvgDur => f(dur(a) / ta.max(1) as f64, dur(b) / tb.max(1) as f64),
         SMac => a.smac.cmp(&b.smac),
         DMac => a.dmac.cmp(&b.dmac),
         SAddr(l) => addr_key(a, true, l).cmp(&addr_key(b, true, l)),
@@ -354,16 +384,16 @@ fn compare_one(k: SortKey, a: &FlowRecord, ta: u64, b: &FlowRecord, tb: u64) -> 
         SPkts => a.src.pkts.cmp(&b.src.pkts),
         DPkts => a.dst.pkts.cmp(&b.dst.pkts),
         Load => f(
-            per_sec((load_bytes(&a.src) + load_bytes(&a.dst)) * 8.0, da),
-            per_sec((load_bytes(&b.src) + load_bytes(&b.dst)) * 8.0, db),
+            per_sec((load_bytes(&a.src) + load_bytes(&a.dst)) * 8.0, dur(a)),
+            per_sec((load_bytes(&b.src) + load_bytes(&b.dst)) * 8.0, dur(b)),
         ),
         SLoad => f(
-            per_sec(load_bytes(&a.src) * 8.0, da),
-            per_sec(load_bytes(&b.src) * 8.0, db),
+            per_sec(load_bytes(&a.src) * 8.0, dur(a)),
+            per_sec(load_bytes(&b.src) * 8.0, dur(b)),
         ),
         DLoad => f(
-            per_sec(load_bytes(&a.dst) * 8.0, da),
-            per_sec(load_bytes(&b.dst) * 8.0, db),
+            per_sec(load_bytes(&a.dst) * 8.0, dur(a)),
+            per_sec(load_bytes(&b.dst) * 8.0, dur(b)),
         ),
         Loss => {
             let (x, y) = (loss(a), loss(b));
@@ -384,16 +414,16 @@ fn compare_one(k: SortKey, a: &FlowRecord, ta: u64, b: &FlowRecord, tb: u64) -> 
             f(p(a), p(b))
         }
         Rate => f(
-            per_sec(a.pkts().saturating_sub(1) as f64, da),
-            per_sec(b.pkts().saturating_sub(1) as f64, db),
+            per_sec(a.pkts().saturating_sub(1) as f64, dur(a)),
+            per_sec(b.pkts().saturating_sub(1) as f64, dur(b)),
         ),
         SRate => f(
-            per_sec(a.src.pkts.saturating_sub(1) as f64, da),
-            per_sec(b.src.pkts.saturating_sub(1) as f64, db),
+            per_sec(a.src.pkts.saturating_sub(1) as f64, dur(a)),
+            per_sec(b.src.pkts.saturating_sub(1) as f64, dur(b)),
         ),
         DRate => f(
-            per_sec(a.dst.pkts.saturating_sub(1) as f64, da),
-            per_sec(b.dst.pkts.saturating_sub(1) as f64, db),
+            per_sec(a.dst.pkts.saturating_sub(1) as f64, dur(a)),
+            per_sec(b.dst.pkts.saturating_sub(1) as f64, dur(b)),
         ),
         Seq => a.seq.cmp(&b.seq),
         SMpls => a.smpls.cmp(&b.smpls),
