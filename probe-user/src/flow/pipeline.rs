@@ -538,7 +538,7 @@ pub(crate) fn writer_loop(
             started = true;
             let t = first_packet_ns.load(Ordering::Acquire);
             let t = if t == u64::MAX { first_ts } else { t };
-            let mut m = man_record(RecordKind::ManStart, t, t, &totals);
+            let mut m = man_record(RecordKind::ManStart, t, t, &EngineStats::default());
             write(&mut m, &mut out)?;
         }
         if wm > released_to || done == workers {
@@ -554,7 +554,7 @@ pub(crate) fn writer_loop(
         if !started {
             let t = first_packet_ns.load(Ordering::Acquire);
             let t = if t == u64::MAX { first_ts } else { t };
-            let mut m = man_record(RecordKind::ManStart, t, t, &totals);
+            let mut m = man_record(RecordKind::ManStart, t, t, &EngineStats::default());
             write(&mut m, &mut out)?;
         }
         let t = first_packet_ns.load(Ordering::Acquire);
