@@ -69,36 +69,8 @@ fn unguess(mut r: Row) -> Row {
 
 /// Argus's records for `cap`, or `Err` with why Argus could not read it.
 pub fn argus_rows(cap: &Path, work: &Path) -> Result<Vec<Row>, String> {
-    let out = work.join("argus.out");
-    let _ = std::fs::remove_file(&out); // argus -w appends
-    let o = output(
-        Command::new("timeout")
-            .arg("120")
-            .arg("/usr/sbin/argus")
-            .arg("-X")
-            .arg("-r")
-            .arg(cap)
-            .arg("-w")
-            .arg(&out),
-    );
-    if !out.exists() {
-        return Err(format!(
-            "argus wrote nothing (status {}): {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr).trim()
-        ));
-    }
-    let o = output(
-        Command::new("/usr/bin/ra")
-            .arg("-X")
-            .args(print_args(FIELDS))
-            .arg("-r")
-            .arg(&out),
-    );
-    if !o.status.success() {
-        return Err(format!("ra failed: {}", String::from_utf8_lossy(&o.stderr)));
-    }
-    Ok(rows(&String::from_utf8_lossy(&o.stdout))
+    let out = argus_record_file(cap, work)?;
+    Ok(ra_filtered_rows(&out, FIELDS, &[])?
         .into_iter()
         .map(unguess)
         .collect())
@@ -107,38 +79,8 @@ pub fn argus_rows(cap: &Path, work: &Path) -> Result<Vec<Row>, String> {
 /// ocellus's records for `cap` (probe with `workers`, then read).
 pub fn ocellus_rows(cap: &Path, work: &Path, workers: usize) -> Result<Vec<Row>, String> {
     let out = work.join("ocellus.ocr");
-    let o = output(
-        Command::new(ocellus_bin())
-            .arg("probe")
-            .arg("-q")
-            .arg("--workers")
-            .arg(workers.to_string())
-            .arg("-r")
-            .arg(cap)
-            .arg("-w")
-            .arg(&out),
-    );
-    if !out.exists() {
-        return Err(format!(
-            "ocellus probe failed (status {}): {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr).trim()
-        ));
-    }
-    let o = output(
-        Command::new(ocellus_bin())
-            .arg("read")
-            .args(print_args(FIELDS))
-            .arg("-r")
-            .arg(&out),
-    );
-    if !o.status.success() {
-        return Err(format!(
-            "ocellus read failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        ));
-    }
-    Ok(rows(&String::from_utf8_lossy(&o.stdout)))
+    ocellus_file(cap, &out, workers)?;
+    ocellus_filtered_rows(&out, FIELDS, &[])
 }
 
 /// How two record lists compare.
@@ -339,45 +281,13 @@ pub fn parse_rows(text: &str) -> Vec<Row> {
 /// Runs Argus on `cap` and returns the record file (`work/argus.out`).
 pub fn argus_record_file(cap: &Path, work: &Path) -> Result<std::path::PathBuf, String> {
     let out = work.join("argus.out");
-    let _ = std::fs::remove_file(&out); // argus -w appends
-    let o = output(
-        Command::new("timeout")
-            .arg("120")
-            .arg("/usr/sbin/argus")
-            .arg("-X")
-            .arg("-r")
-            .arg(cap)
-            .arg("-w")
-            .arg(&out),
-    );
-    if !o.status.success() || !out.exists() {
-        return Err(format!(
-            "argus failed (status {}): {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr).trim()
-        ));
-    }
+    argus_file(cap, &out)?;
     Ok(out)
 }
 
 /// Runs `ocellus probe` on `cap` and returns the record file (`work/ocellus.ocr`).
 pub fn ocellus_record_file(cap: &Path, work: &Path) -> Result<std::path::PathBuf, String> {
     let out = work.join("ocellus.ocr");
-    let o = output(
-        Command::new(ocellus_bin())
-            .arg("probe")
-            .arg("-q")
-            .arg("-r")
-            .arg(cap)
-            .arg("-w")
-            .arg(&out),
-    );
-    if !o.status.success() || !out.exists() {
-        return Err(format!(
-            "ocellus probe failed (status {}): {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr).trim()
-        ));
-    }
+    ocellus_file(cap, &out, 2)?;
     Ok(out)
 }

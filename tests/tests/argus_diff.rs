@@ -99,12 +99,23 @@ fn corpus_records_match_argus() {
     let mut gaps: BTreeMap<String, usize> = BTreeMap::new();
     let mut report = String::new();
     let mut failures = String::new();
-    for name in tsv.lines().skip(1).filter_map(|l| l.split('\t').next()) {
+    for line in tsv.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (name, status) = (cols[0], cols.get(9).copied().unwrap_or(""));
         let path = dir.join(name);
         let Ok(a) = argus_rows(&path, work.path()) else {
             continue; // Argus cannot read it (its status is checked in capture_corpus)
         };
-        let o = ocellus_rows(&path, work.path(), 2).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let o = match ocellus_rows(&path, work.path(), 2) {
+            Ok(o) => o,
+            // A file whose header is unusable is refused with an error; Argus
+            // then finds no flows in it either.
+            Err(e) if status == "unreadable" && a.is_empty() => {
+                println!("{name}: refused as unreadable ({e})");
+                continue;
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
         files += 1;
         if DECAPSULATED.contains(&name) {
             deliberate += 1;
