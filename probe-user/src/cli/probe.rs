@@ -83,12 +83,19 @@ pub struct ProbeArgs {
     /// Capture the first N payload bytes of each direction (Argus -U).
     #[arg(short = 'U', long = "user-data", default_value_t = 0, value_name = "N")]
     pub user_data: u32,
+    /// Keep inter-packet time statistics per direction (Argus -J: sintpkt,
+    /// sjit, ...; off by default, as in Argus, to keep flows small).
+    #[arg(short = 'J', long)]
+    pub jitter: bool,
     /// Worker threads applying packets to the flow table.
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
-    /// Flow table shards (rounded up to a power of two).
-    #[arg(long, default_value_t = 256, value_name = "N")]
-    pub shards: usize,
+    /// Flow table shards (rounded up to a power of two). Default: 8 per
+    /// worker in replay (each worker owns its shards, so fewer and fuller
+    /// shards let a batch prefetch its lookups), 256 in live capture (workers
+    /// share the table, so more locks mean less contention).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
     /// Do not pin threads to CPUs.
     #[arg(long)]
     pub no_pin: bool,
@@ -270,7 +277,8 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         engine: EngineConfig {
             status_interval_ns: (a.status_interval * 1e9) as u64,
             user_data_len: a.user_data.min(65536),
-            shards: a.shards.clamp(1, 1 << 16),
+            jitter: a.jitter,
+            shards: a.shards.unwrap_or(workers * 8).clamp(1, 1 << 16),
             ..EngineConfig::default()
         },
         workers,
@@ -498,7 +506,8 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             engine: EngineConfig {
                 status_interval_ns: (a.status_interval * 1e9) as u64,
                 user_data_len: a.user_data.min(65536),
-                shards: a.shards.clamp(1, 1 << 16),
+                jitter: a.jitter,
+                shards: a.shards.unwrap_or(256).clamp(1, 1 << 16),
                 ..EngineConfig::default()
             },
             workers: 1,

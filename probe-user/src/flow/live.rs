@@ -136,7 +136,7 @@ pub fn start(
     let stalls = Arc::new(AtomicU64::new(0));
     let writer = std::thread::Builder::new()
         .name("ocellus-writer".into())
-        .spawn(move || writer_loop(workers, rx, out, man, srcid, first_w))
+        .spawn(move || writer_loop(workers, rx, Vec::new(), out, man, srcid, first_w))
         .map_err(|e| PipelineError::Worker(e.to_string()))?;
     let ws = (0..workers)
         .map(|id| LiveWorker {

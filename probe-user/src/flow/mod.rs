@@ -11,16 +11,20 @@
 //! (`Emitted::due_ns`); the pipeline orders them by that time, so the output does
 //! not depend on how many workers ran.
 
+mod index;
 pub mod key;
 pub mod live;
 pub mod pipeline;
+mod slab;
 pub mod state;
 
 use crate::packet::{Net, PacketInfo};
 use crate::record::{Cause, FlowKey, FlowRecord};
 use hashbrown::HashTable;
+use index::FlowIndex;
 use ocellus_common::ipproto;
-use state::Flow;
+use slab::Slab;
+use state::{Flow, TcpAcc, NO_TCP};
 use std::sync::Mutex;
 
 const NS: u64 = 1_000_000_000;
@@ -55,7 +59,7 @@ impl Default for Timeouts {
 
 impl Timeouts {
     pub fn for_flow(&self, f: &Flow) -> u64 {
-        let k = &f.rec.key;
+        let k = &f.key;
         let s = match k.class() {
             ocellus_common::KeyClass::Ipv4 | ocellus_common::KeyClass::Ipv6 => match k.proto {
                 ipproto::TCP if f.tcp_closed() => self.tcp_closed_s,
@@ -82,6 +86,8 @@ pub struct EngineConfig {
     pub timeouts: Timeouts,
     /// Bytes of payload captured each way per record (Argus `-U`).
     pub user_data_len: u32,
+    /// Inter-packet time statistics (Argus `-J`; off by default, as in Argus).
+    pub jitter: bool,
     /// Number of table shards (a power of two).
     pub shards: usize,
     /// How often (in packet time) idle flows are scanned.
@@ -94,6 +100,7 @@ impl Default for EngineConfig {
             status_interval_ns: 5 * NS,
             timeouts: Timeouts::default(),
             user_data_len: 0,
+            jitter: false,
             shards: 64,
             scan_interval_ns: NS,
         }
@@ -149,11 +156,16 @@ struct FragEntry {
 /// One lock's worth of flows.
 #[derive(Default)]
 pub struct Shard {
-    flows: HashTable<Flow>,
+    /// Slab indices of the flows, by the hash of their canonical key.
+    index: FlowIndex,
+    flows: Slab<Flow>,
+    tcps: Slab<TcpAcc>,
     frags: HashTable<FragEntry>,
     /// Records emitted and not yet collected by a worker.
     pub out: Vec<Emitted>,
     pub stats: EngineStats,
+    /// Reused by `scan`.
+    scratch: Vec<(u32, u32)>,
 }
 
 #[inline]
@@ -165,6 +177,63 @@ fn h64(h: u32) -> u64 {
 impl Shard {
     pub fn flow_count(&self) -> usize {
         self.flows.len()
+    }
+
+    fn find(&self, hash: u32, key: &FlowKey) -> Option<u32> {
+        let flows = &self.flows;
+        self.index.find(hash, |i| flows.get(i).key == *key)
+    }
+
+    /// Hints the CPU to fetch what a packet whose canonical key hashes to
+    /// `hash` will look up: call this some packets ahead of `apply`.
+    #[inline]
+    pub fn prefetch_index(&self, hash: u32) {
+        self.index.prefetch(hash);
+    }
+
+    /// Hints the CPU to fetch the flow stored under `hash` (after
+    /// `prefetch_index` had time to bring its slots in).
+    #[inline]
+    pub fn prefetch_flow(&self, hash: u32) {
+        if let Some(i) = self.index.first_match(hash) {
+            index::prefetch_ref(self.flows.get(i));
+        }
+    }
+
+    /// Hints the CPU to fetch the TCP accumulators of the flow stored under
+    /// `hash` (after `prefetch_flow` had time to bring the flow in).
+    #[inline]
+    pub fn prefetch_tcp(&self, hash: u32) {
+        if let Some(i) = self.index.first_match(hash) {
+            let t = self.flows.get(i).tcp;
+            if t != NO_TCP {
+                index::prefetch_ref(self.tcps.get(t));
+            }
+        }
+    }
+
+    /// A flow and its TCP accumulators.
+    fn parts(&mut self, i: u32) -> (&mut Flow, Option<&mut TcpAcc>) {
+        let f = self.flows.get_mut(i);
+        let tcp = (f.tcp != NO_TCP).then(|| self.tcps.get_mut(f.tcp));
+        (f, tcp)
+    }
+
+    /// Takes flow `i`'s pending record.
+    fn take(&mut self, i: u32, cause: Cause, due: u64) -> FlowRecord {
+        let (f, tcp) = self.parts(i);
+        f.take_record(tcp, cause, due)
+    }
+
+    /// Forgets flow `i` (already removed from the index).
+    fn release(&mut self, i: u32) {
+        let f = self.flows.get_mut(i);
+        f.ext = None;
+        let tcp = std::mem::replace(&mut f.tcp, NO_TCP);
+        if tcp != NO_TCP {
+            self.tcps.remove(tcp);
+        }
+        self.flows.remove(i);
     }
 
     /// Applies one packet. `pkey` is its key as the packet sees it, `payload`
@@ -225,12 +294,9 @@ impl Shard {
             if let Some(q) = key::quoted_key(p) {
                 let qc = q.canonical().0;
                 let letter = key::icmp_map_letter(p.net == Net::Ipv6, p.icmp_type);
-                if let Some(f) = self.flows.find_mut(h64(qc.sym_hash()), |f| f.key == qc) {
-                    f.rec.icmp_mapped = letter;
+                if let Some(i) = self.find(qc.sym_hash(), &qc) {
                     // The error is news of this flow: its record lasts until then.
-                    if f.pending() {
-                        f.rec.ltime_ns = f.rec.ltime_ns.max(ts);
-                    }
+                    self.flows.get_mut(i).icmp_error(letter, ts);
                     self.stats.icmp_mapped += 1;
                 }
             }
@@ -240,38 +306,34 @@ impl Shard {
         let reply = key::arp_reply(p);
 
         // Find the flow, reporting or retiring it first if its time has come.
-        let mut expired = false;
-        {
-            let Shard {
-                flows, out, stats, ..
-            } = self;
-            if let Some(f) = flows.find_mut(h64(hash), |f| f.key == ckey) {
-                if f.pending() && ts >= f.due_ns(cfg) {
-                    let due = f.due_ns(cfg);
-                    let rec = f.take_record(Cause::Status, due);
-                    stats.records += 1;
-                    out.push(Emitted { due_ns: due, rec });
-                }
-                if f.pending() || ts < f.expire_ns(cfg) {
-                    let from_src = f.from_src(swapped) != reply;
-                    f.update(p, from_src, payload, cfg);
-                    self.register_fragment(p, &ckey, hash, ts, cfg);
-                    return;
-                }
-                expired = true;
+        if let Some(i) = self.find(hash, &ckey) {
+            if let Some(due) = self.flows.get(i).report_due(ts, cfg) {
+                let rec = self.take(i, Cause::Status, due);
+                self.stats.records += 1;
+                self.out.push(Emitted { due_ns: due, rec });
             }
-        }
-        if expired {
-            if let Ok(entry) = self.flows.find_entry(h64(hash), |f| f.key == ckey) {
-                entry.remove();
+            let f = self.flows.get(i);
+            if f.pending() || ts < f.expire_ns(cfg) {
+                let from_src = f.from_src(swapped) != reply;
+                let (f, tcp) = self.parts(i);
+                f.update(tcp, p, from_src, payload, cfg);
+                self.register_fragment(p, &ckey, hash, ts, cfg);
+                return;
             }
+            // Idle too long: the packet starts a new flow.
+            self.index.remove(hash, i);
+            self.release(i);
         }
-        let mut flow = Flow::new(p, &pkey, ckey, swapped);
-        let from_src = flow.from_src(swapped) != reply;
-        flow.update(p, from_src, payload, cfg);
+        let (mut flow, tcp) = Flow::new(p, &pkey, ckey, swapped, cfg);
+        if let Some(t) = tcp {
+            flow.tcp = self.tcps.insert(t);
+        }
+        let i = self.flows.insert(flow);
+        let from_src = self.flows.get(i).from_src(swapped) != reply;
+        let (f, tcp) = self.parts(i);
+        f.update(tcp, p, from_src, payload, cfg);
         self.stats.flows_created += 1;
-        self.flows
-            .insert_unique(h64(hash), flow, |f| h64(f.key.sym_hash()));
+        self.index.insert(hash, i);
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         self.register_fragment(p, &ckey, hash, ts, cfg);
     }
@@ -306,37 +368,111 @@ impl Shard {
 
     /// Reports every record due by `now_ns` and forgets idle flows.
     pub fn scan(&mut self, now_ns: u64, cfg: &EngineConfig) {
-        let mut out = std::mem::take(&mut self.out);
         let mut records = 0;
-        self.flows.retain(|f| {
-            if f.pending() && f.due_ns(cfg) <= now_ns {
-                let due = f.due_ns(cfg);
-                let rec = f.take_record(Cause::Status, due);
-                records += 1;
-                out.push(Emitted { due_ns: due, rec });
+        let mut gone = std::mem::take(&mut self.scratch);
+        {
+            let Shard {
+                index,
+                flows,
+                tcps,
+                out,
+                ..
+            } = self;
+            for (hash, i) in index.entries() {
+                let f = flows.get_mut(i);
+                if f.pending() && f.due_ns(cfg) <= now_ns {
+                    let due = f.due_ns(cfg);
+                    let tcp = (f.tcp != NO_TCP).then(|| tcps.get_mut(f.tcp));
+                    let rec = f.take_record(tcp, Cause::Status, due);
+                    records += 1;
+                    out.push(Emitted { due_ns: due, rec });
+                }
+                if !f.pending() && f.expire_ns(cfg) <= now_ns {
+                    gone.push((hash, i));
+                }
             }
-            f.pending() || f.expire_ns(cfg) > now_ns
-        });
+        }
+        for &(hash, i) in &gone {
+            self.index.remove(hash, i);
+            self.release(i);
+        }
+        gone.clear();
+        self.scratch = gone;
         self.frags.retain(|e| e.expire_ns > now_ns);
         self.stats.records += records;
-        self.out = out;
+    }
+
+    /// End of input, step 1: the order keys of the final record of every
+    /// flow with one pending (see [`FinalKey`]).
+    pub fn final_keys(&self, shard: u32, out: &mut Vec<FinalKey>) {
+        for (_, idx) in self.index.entries() {
+            let f = self.flows.get(idx);
+            if f.pending() {
+                out.push(FinalKey {
+                    stime_ns: f.record_stime(),
+                    key: f.out_key(),
+                    ltime_ns: f.ltime_ns,
+                    shard,
+                    idx,
+                });
+            }
+        }
+    }
+
+    /// End of input, step 2: flow `idx`'s final record (from `final_keys`).
+    pub fn take_final(&mut self, idx: u32) -> Emitted {
+        let rec = self.take(idx, Cause::Stop, u64::MAX);
+        self.stats.records += 1;
+        Emitted {
+            due_ns: u64::MAX,
+            rec,
+        }
+    }
+
+    /// End of input, step 3: forgets every flow.
+    pub fn reset(&mut self) {
+        self.index = FlowIndex::default();
+        self.flows.clear();
+        self.tcps.clear();
+        self.frags.clear();
     }
 
     /// Reports every pending record (end of input or shutdown) and empties the shard.
     pub fn flush(&mut self) {
-        let mut out = std::mem::take(&mut self.out);
-        for mut f in self.flows.drain() {
-            if f.pending() {
-                let rec = f.take_record(Cause::Stop, u64::MAX);
+        let index = std::mem::take(&mut self.index);
+        for (_, i) in index.entries() {
+            if self.flows.get(i).pending() {
+                let rec = self.take(i, Cause::Stop, u64::MAX);
                 self.stats.records += 1;
-                out.push(Emitted {
+                self.out.push(Emitted {
                     due_ns: u64::MAX,
                     rec,
                 });
             }
         }
+        self.flows.clear();
+        self.tcps.clear();
         self.frags.clear();
-        self.out = out;
+    }
+}
+
+/// Where a flow's final record goes in the output: records due at the end
+/// of input are written in (start, key, last time) order, as every other
+/// record group is. Sorting these small keys instead of the records lets the
+/// records be made, and written, a few thousand at a time.
+#[derive(Clone, Copy, Debug)]
+pub struct FinalKey {
+    pub stime_ns: u64,
+    pub key: FlowKey,
+    pub ltime_ns: u64,
+    pub shard: u32,
+    pub idx: u32,
+}
+
+impl FinalKey {
+    #[inline]
+    pub fn order(&self) -> (u64, &FlowKey, u64) {
+        (self.stime_ns, &self.key, self.ltime_ns)
     }
 }
 

@@ -63,7 +63,7 @@ impl Default for ReplayConfig {
             engine: EngineConfig::default(),
             workers: 1,
             pin: true,
-            batch: 256,
+            batch: 1024,
             srcid: 0,
             man_records: true,
         }
@@ -110,7 +110,14 @@ pub(crate) struct BatchApplier {
     counts: Vec<u32>,
     pos: Vec<u32>,
     order: Vec<u32>,
+    hashes: Vec<u32>,
 }
+
+/// How many packets ahead a batch prefetches index slots, flows, and their
+/// TCP accumulators.
+const PREFETCH_SLOTS: usize = 12;
+const PREFETCH_FLOWS: usize = 7;
+const PREFETCH_TCP: usize = 3;
 
 impl BatchApplier {
     pub(crate) fn new(nshards: usize) -> BatchApplier {
@@ -118,6 +125,7 @@ impl BatchApplier {
             counts: vec![0; nshards + 1],
             pos: vec![0; nshards + 1],
             order: Vec::new(),
+            hashes: Vec::new(),
         }
     }
 
@@ -152,12 +160,42 @@ impl BatchApplier {
         while i < self.order.len() {
             let s = items[self.order[i] as usize].shard as usize;
             let end = counts[s + 1] as usize;
-            let mut shard = table.lock(s);
-            for &ix in &self.order[i..end] {
+            let group = &self.order[i..end];
+            // The canonical hash of each packet, so the lookups can be
+            // prefetched a few packets ahead (the kernel's hash when it gave one).
+            self.hashes.clear();
+            self.hashes.extend(group.iter().map(|&ix| {
                 let it = &items[ix as usize];
+                if it.flow_hash != 0 {
+                    it.flow_hash
+                } else {
+                    it.key.canonical().0.sym_hash()
+                }
+            }));
+            let hashes = &self.hashes;
+            let mut shard = table.lock(s);
+            let n = group.len();
+            for k in 0..n + PREFETCH_SLOTS {
+                if k < n {
+                    shard.prefetch_index(hashes[k]);
+                }
+                if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_FLOWS) {
+                    if j < n {
+                        shard.prefetch_flow(hashes[j]);
+                    }
+                }
+                if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_TCP) {
+                    if j < n {
+                        shard.prefetch_tcp(hashes[j]);
+                    }
+                }
+                let Some(j) = k.checked_sub(PREFETCH_SLOTS) else {
+                    continue;
+                };
+                let it = &items[group[j] as usize];
                 let start = (it.pay_off as usize).min(payload.len());
                 let stop = (start + it.pay_len as usize).min(payload.len());
-                shard.apply(&it.info, &it.key, it.flow_hash, &payload[start..stop], cfg);
+                shard.apply(&it.info, &it.key, hashes[j], &payload[start..stop], cfg);
             }
             records.append(&mut shard.out);
             drop(shard);
@@ -219,7 +257,10 @@ pub fn replay<S: PacketSource>(
     let mut to_worker: Vec<Sender<Box<Batch>>> = Vec::with_capacity(workers);
     let mut from_worker: Vec<Receiver<Box<Batch>>> = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
+    let mut fin_rxs = Vec::with_capacity(workers);
     for w in 0..workers {
+        let (fin_tx, fin_rx) = bounded::<Vec<Emitted>>(2);
+        fin_rxs.push(fin_rx);
         let (tx, rx) = bounded::<Box<Batch>>(8);
         let (rtx, rrx) = bounded::<Box<Batch>>(16);
         for _ in 0..8 {
@@ -242,7 +283,7 @@ pub fn replay<S: PacketSource>(
                 if let Some(c) = core {
                     core_affinity::set_for_current(c);
                 }
-                worker_loop(w, workers, &table, &engine, rx, rtx, wtx)
+                worker_loop(w, workers, &table, &engine, rx, rtx, (wtx, fin_tx))
             })
             .map_err(|e| PipelineError::Worker(e.to_string()))?;
         handles.push(h);
@@ -255,7 +296,7 @@ pub fn replay<S: PacketSource>(
     let first_w = Arc::clone(&first_packet_ns);
     let writer = std::thread::Builder::new()
         .name("ocellus-writer".into())
-        .spawn(move || writer_loop(workers, wrx, out, man, srcid, first_w))
+        .spawn(move || writer_loop(workers, wrx, fin_rxs, out, man, srcid, first_w))
         .map_err(|e| PipelineError::Worker(e.to_string()))?;
     if let Some(c) = cores.first() {
         core_affinity::set_for_current(*c);
@@ -435,7 +476,7 @@ fn worker_loop(
     cfg: &EngineConfig,
     rx: Receiver<Box<Batch>>,
     back: Sender<Box<Batch>>,
-    out: Sender<WorkerOut>,
+    (out, fin): (Sender<WorkerOut>, Sender<Vec<Emitted>>),
 ) -> Result<EngineStats, PipelineError> {
     let nshards = table.shard_count();
     let my_shards: Vec<usize> = (0..nshards).filter(|s| s % workers == me).collect();
@@ -444,34 +485,35 @@ fn worker_loop(
     let mut watermark = 0u64;
     while let Ok(mut b) = rx.recv() {
         applier.apply(table, &b.items, &b.payload, cfg, &mut records);
-        if b.tick || b.eof {
+        if b.eof {
+            return finish(me, table, &my_shards, records, &out, &fin);
+        }
+        if b.tick {
             for &s in &my_shards {
                 let mut shard = table.lock(s);
-                if b.eof {
-                    shard.flush();
-                } else {
-                    shard.scan(b.now_ns, cfg);
+                shard.scan(b.now_ns, cfg);
+                if !shard.out.is_empty() {
+                    // Hand a shard's records over as they are (no copy).
+                    let msg = WorkerOut {
+                        worker: me,
+                        watermark_ns: watermark,
+                        records: std::mem::take(&mut shard.out),
+                        done: None,
+                    };
+                    drop(shard);
+                    if out.send(msg).is_err() {
+                        return Err(PipelineError::Output("the record writer stopped".into()));
+                    }
                 }
-                records.append(&mut shard.out);
             }
-            watermark = if b.eof { u64::MAX } else { b.now_ns };
+            watermark = b.now_ns;
         }
-        let eof = b.eof;
-        if !records.is_empty() || b.tick || eof {
-            let done = if eof {
-                let mut st = EngineStats::default();
-                for &s in &my_shards {
-                    st.add(&table.lock(s).stats);
-                }
-                Some(st)
-            } else {
-                None
-            };
+        if !records.is_empty() || b.tick {
             let msg = WorkerOut {
                 worker: me,
                 watermark_ns: watermark,
                 records: std::mem::take(&mut records),
-                done,
+                done: None,
             };
             if out.send(msg).is_err() {
                 return Err(PipelineError::Output("the record writer stopped".into()));
@@ -479,15 +521,53 @@ fn worker_loop(
         }
         b.clear();
         let _ = back.send(b);
-        if eof {
-            let mut st = EngineStats::default();
-            for &s in &my_shards {
-                st.add(&table.lock(s).stats);
-            }
-            return Ok(st);
-        }
     }
     Ok(EngineStats::default())
+}
+
+/// Final records per message at the end of input.
+const FINAL_CHUNK: usize = 4096;
+
+/// End of input for one worker: hands over the last records, tells the writer
+/// it is done, then streams every flow's final record in order, a chunk at a
+/// time (the writer merges the workers' streams), so the records of all the
+/// flows still open are never all in memory at once.
+fn finish(
+    me: usize,
+    table: &FlowTable,
+    my_shards: &[usize],
+    records: Vec<Emitted>,
+    out: &Sender<WorkerOut>,
+    fin: &Sender<Vec<Emitted>>,
+) -> Result<EngineStats, PipelineError> {
+    let stopped = || PipelineError::Output("the record writer stopped".into());
+    let mut keys = Vec::new();
+    let mut st = EngineStats::default();
+    for &s in my_shards {
+        let shard = table.lock(s);
+        shard.final_keys(s as u32, &mut keys);
+        st.add(&shard.stats);
+    }
+    keys.sort_unstable_by(|a, b| a.order().cmp(&b.order()));
+    st.records += keys.len() as u64;
+    let msg = WorkerOut {
+        worker: me,
+        watermark_ns: u64::MAX,
+        records,
+        done: Some(st),
+    };
+    out.send(msg).map_err(|_| stopped())?;
+    for chunk in keys.chunks(FINAL_CHUNK) {
+        let mut v = Vec::with_capacity(chunk.len());
+        for k in chunk {
+            v.push(table.lock(k.shard as usize).take_final(k.idx));
+        }
+        fin.send(v).map_err(|_| stopped())?;
+    }
+    for &s in my_shards {
+        table.lock(s).reset();
+    }
+    Ok(st)
 }
 
 /// `first_packet_ns` holds the time of the first packet (the lowest any
@@ -496,6 +576,7 @@ fn worker_loop(
 pub(crate) fn writer_loop(
     workers: usize,
     rx: Receiver<WorkerOut>,
+    fins: Vec<Receiver<Vec<Emitted>>>,
     mut out: Box<dyn RecordOut>,
     man: bool,
     srcid: u32,
@@ -504,8 +585,10 @@ pub(crate) fn writer_loop(
     // Records wait here until every worker has passed their due time; then
     // they are written in (due, start, key) order. Sorting an index keeps the
     // (large) records from moving more than once.
-    let mut pending: Vec<Emitted> = Vec::new();
-    let mut ready: Vec<u32> = Vec::new();
+    // Records arrive in the workers' vectors and stay in them (a burst of
+    // status records is never copied into one big vector).
+    let mut pending: Vec<Vec<Emitted>> = Vec::new();
+    let mut ready: Vec<(u32, u32)> = Vec::new();
     let mut released_to = 0u64;
     let mut marks = vec![0u64; workers];
     let mut done = 0;
@@ -521,12 +604,14 @@ pub(crate) fn writer_loop(
         out.write_record(rec)
     };
     while let Ok(msg) = rx.recv() {
-        for e in msg.records {
+        for e in &msg.records {
             if first_ts == 0 || e.rec.stime_ns < first_ts {
                 first_ts = e.rec.stime_ns;
             }
             last_ts = last_ts.max(e.rec.ltime_ns);
-            pending.push(e);
+        }
+        if !msg.records.is_empty() {
+            pending.push(msg.records);
         }
         marks[msg.worker] = marks[msg.worker].max(msg.watermark_ns);
         if let Some(st) = msg.done {
@@ -550,6 +635,20 @@ pub(crate) fn writer_loop(
         }
     }
     release(&mut pending, &mut ready, u64::MAX, |r| write(r, &mut out))?;
+    if man && !started && !fins.is_empty() {
+        started = true;
+        let t = first_packet_ns.load(Ordering::Acquire);
+        let t = if t == u64::MAX { first_ts } else { t };
+        let mut m = man_record(RecordKind::ManStart, t, t, &EngineStats::default());
+        write(&mut m, &mut out)?;
+    }
+    merge_finals(&fins, |e| {
+        if first_ts == 0 || e.rec.stime_ns < first_ts {
+            first_ts = e.rec.stime_ns;
+        }
+        last_ts = last_ts.max(e.rec.ltime_ns);
+        write(&mut e.rec, &mut out)
+    })?;
     if man {
         if !started {
             let t = first_packet_ns.load(Ordering::Acquire);
@@ -566,31 +665,78 @@ pub(crate) fn writer_loop(
     Ok(seq)
 }
 
+/// Merges the workers' streams of final records (each in order) into one.
+fn merge_finals(
+    fins: &[Receiver<Vec<Emitted>>],
+    mut write: impl FnMut(&mut Emitted) -> Result<(), PipelineError>,
+) -> Result<(), PipelineError> {
+    let order = |e: &Emitted| (e.rec.stime_ns, e.rec.key, e.rec.ltime_ns);
+    // Per stream: its current chunk and the position in it (None: ended).
+    let next = |rx: &Receiver<Vec<Emitted>>| loop {
+        match rx.recv() {
+            Ok(v) if v.is_empty() => continue,
+            Ok(v) => break Some((v, 0)),
+            Err(_) => break None,
+        }
+    };
+    let mut heads: Vec<Option<(Vec<Emitted>, usize)>> = fins.iter().map(next).collect();
+    loop {
+        let mut best: Option<usize> = None;
+        for (w, h) in heads.iter().enumerate() {
+            if let Some((v, i)) = h {
+                let better = match best {
+                    None => true,
+                    Some(b) => {
+                        let (bv, bi) = heads[b].as_ref().expect("best is live");
+                        order(&v[*i]) < order(&bv[*bi])
+                    }
+                };
+                if better {
+                    best = Some(w);
+                }
+            }
+        }
+        let Some(w) = best else {
+            return Ok(());
+        };
+        let (v, i) = heads[w].as_mut().expect("best is live");
+        write(&mut v[*i])?;
+        *i += 1;
+        if *i == v.len() {
+            heads[w] = next(&fins[w]);
+        }
+    }
+}
+
 /// Writes the pending records due by `wm`, in order, and keeps the rest.
 fn release(
-    pending: &mut Vec<Emitted>,
-    ready: &mut Vec<u32>,
+    pending: &mut Vec<Vec<Emitted>>,
+    ready: &mut Vec<(u32, u32)>,
     wm: u64,
     mut write: impl FnMut(&mut FlowRecord) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
     ready.clear();
-    ready.extend(
-        pending
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.due_ns <= wm)
-            .map(|(i, _)| i as u32),
-    );
+    for (c, chunk) in pending.iter().enumerate() {
+        ready.extend(
+            chunk
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.due_ns <= wm)
+                .map(|(i, _)| (c as u32, i as u32)),
+        );
+    }
     if ready.is_empty() {
         return Ok(());
     }
-    ready.sort_unstable_by(|&a, &b| {
-        sort_key(&pending[a as usize]).cmp(&sort_key(&pending[b as usize]))
-    });
-    for &i in ready.iter() {
-        write(&mut pending[i as usize].rec)?;
+    let at = |&(c, i): &(u32, u32)| &pending[c as usize][i as usize];
+    ready.sort_unstable_by(|a, b| sort_key(at(a)).cmp(&sort_key(at(b))));
+    for &(c, i) in ready.iter() {
+        write(&mut pending[c as usize][i as usize].rec)?;
     }
-    pending.retain(|e| e.due_ns > wm);
+    pending.retain_mut(|chunk| {
+        chunk.retain(|e| e.due_ns > wm);
+        !chunk.is_empty()
+    });
     Ok(())
 }
 

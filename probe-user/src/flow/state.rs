@@ -1,4 +1,10 @@
 //! Per-flow state: the pending record's accumulators and the TCP tracker.
+//!
+//! A flow in the table holds only what the pending record needs to be built:
+//! a compact [`Flow`] (208 bytes) in the shard's slab, plus a [`TcpAcc`]
+//! (80 bytes) in a second slab for TCP flows, and an out-of-line [`FlowExt`]
+//! only when jitter (`-J`) or user data (`-U`) is asked for. The
+//! [`FlowRecord`] is assembled when the record is taken.
 
 use super::EngineConfig;
 use crate::packet::{tcpflag, Net, PacketInfo};
@@ -16,49 +22,131 @@ pub mod history {
     pub const RESET: u8 = 1 << 6; // R
 }
 
-/// The TCP tracker: lives as long as the flow, across its records.
+/// The TCP tracker and the pending record's TCP counters. Lives as long as
+/// the flow; the per-record counters reset when a record is taken.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TcpTrack {
+pub struct TcpAcc {
     pub state: u32,
-    pub history: u8,
-    pub have_src_seq: bool,
-    pub have_dst_seq: bool,
     pub src_base: u32,
     pub dst_base: u32,
     pub src_next: u32,
     pub dst_next: u32,
-    pub src_wscale: u8,
-    pub dst_wscale: u8,
     pub src_fin_seq: u32,
     pub dst_fin_seq: u32,
-    pub options: u16,
-    pub syn_ns: u64,
-    pub synack_ns: u64,
     pub synack_us: u32,
     pub ackdat_us: u32,
     pub src_win: u32,
     pub dst_win: u32,
+    pub src_retrans: u32,
+    pub dst_retrans: u32,
+    pub src_gap_bytes: u32,
+    pub dst_gap_bytes: u32,
+    /// Time of the last handshake step: the SYN until the SYN-ACK is seen,
+    /// then the SYN-ACK (0: none yet).
+    pub hs_ns: u64,
+    pub options: u16,
+    pub history: u8,
+    /// `HAVE_SRC_SEQ` / `HAVE_DST_SEQ`.
+    pub have: u8,
+    pub src_wscale: u8,
+    pub dst_wscale: u8,
+    pub src_flags: u8,
+    pub dst_flags: u8,
 }
+
+const HAVE_SRC_SEQ: u8 = 1;
+const HAVE_DST_SEQ: u8 = 2;
+
+impl TcpAcc {
+    fn new(midstream: bool) -> TcpAcc {
+        TcpAcc {
+            src_wscale: 0xff,
+            dst_wscale: 0xff,
+            state: if midstream { tcpstate::MIDSTREAM } else { 0 },
+            ..Default::default()
+        }
+    }
+}
+
+/// One direction's accumulators for the pending record.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DirAcc {
+    pub bytes: u64,
+    pub appbytes: u64,
+    pub stime_ns: u64,
+    pub ltime_ns: u64,
+    pub pkts: u32,
+    pub min_sz: u32,
+    pub max_sz: u32,
+    pub ttl: u8,
+    pub tos: u8,
+    pub ipid: u16,
+}
+
+/// Inter-packet statistics of one direction (`-J`), microseconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Jitter {
+    pub n: u32,
+    pub sum_us: f64,
+    pub sumsq_us: f64,
+    pub min_us: f64,
+    pub max_us: f64,
+}
+
+/// What only some runs ask for, kept out of line.
+#[derive(Clone, Debug, Default)]
+pub struct FlowExt {
+    pub jitter: [Jitter; 2],
+    pub suser: Vec<u8>,
+    pub duser: Vec<u8>,
+}
+
+/// `Flow::bits`.
+mod bit {
+    /// The initiator is the canonical key's `dst` side.
+    pub const ORIENT_SWAPPED: u8 = 1 << 0;
+    /// The next record emitted is the flow's first.
+    pub const FIRST: u8 = 1 << 1;
+    /// The pending record's `dmac` came from a packet of the destination side.
+    pub const DST_MAC_SEEN: u8 = 1 << 2;
+    /// The TCP connection has finished (FIN handshake or reset).
+    pub const TCP_CLOSED: u8 = 1 << 3;
+}
+
+/// No TCP accumulators (`Flow::tcp`).
+pub const NO_TCP: u32 = u32::MAX;
+
+/// A per-record packet counter this close to overflowing makes the record
+/// due now (a 32-bit count per status interval is otherwise plenty).
+const PKTS_LIMIT: u32 = u32::MAX - 1;
 
 /// One live flow.
 #[derive(Clone, Debug)]
 pub struct Flow {
     /// Canonical table key.
     pub key: FlowKey,
-    /// Whether the initiator is the canonical key's `dst` side.
-    pub orient_swapped: bool,
-    /// The record being accumulated (its counters are the pending deltas).
-    pub rec: FlowRecord,
+    pub src: DirAcc,
+    pub dst: DirAcc,
     /// Time of the pending record's first packet; 0 when nothing is pending.
     pub rec_start_ns: u64,
-    /// When the flow's last report was due; idle timeouts count from here.
-    pub idle_base_ns: u64,
-    /// The next record emitted is the flow's first.
-    pub first: bool,
-    pub tcp: TcpTrack,
-    pub is_tcp: bool,
-    /// The pending record's `dmac` came from a packet of the destination side.
-    pub dst_mac_seen: bool,
+    /// While a record is pending: its last time (packets, or an ICMP error
+    /// quoting the flow). Otherwise: when the flow's last report was due
+    /// (idle timeouts count from there).
+    pub ltime_ns: u64,
+    pub encaps: u32,
+    pub flags: u32,
+    pub smpls: u32,
+    pub dmpls: u32,
+    /// Index of the flow's [`TcpAcc`] in the shard, or [`NO_TCP`].
+    pub tcp: u32,
+    pub ip_options: u16,
+    pub svlan: u16,
+    pub dvlan: u16,
+    pub icmp_mapped: u8,
+    bits: u8,
+    pub smac: [u8; 6],
+    pub dmac: [u8; 6],
+    pub ext: Option<Box<FlowExt>>,
 }
 
 /// Sequence-space comparison (RFC 1982).
@@ -70,54 +158,65 @@ fn seq_lt(a: u32, b: u32) -> bool {
 impl Flow {
     /// A new flow for packet `p` whose packet key is `pkey` (src = sender) and
     /// canonical key `ckey` (`swapped` when the sender is the canonical dst).
-    pub fn new(p: &PacketInfo, pkey: &FlowKey, ckey: FlowKey, swapped: bool) -> Flow {
+    /// Returns the TCP accumulators to keep beside it for a TCP flow.
+    pub fn new(
+        p: &PacketInfo,
+        pkey: &FlowKey,
+        ckey: FlowKey,
+        swapped: bool,
+        cfg: &EngineConfig,
+    ) -> (Flow, Option<TcpAcc>) {
         let is_tcp = p.is_ip() && p.proto == ipproto::TCP && !pkey_is_fragment(pkey);
         // Who initiated: the sender, except that a flow first seen on a SYN-ACK
         // belongs to the SYN-ACK's receiver.
         let synack = is_tcp
             && p.has_l4
             && p.tcp.flags & (tcpflag::SYN | tcpflag::ACK) == (tcpflag::SYN | tcpflag::ACK);
-        let sender_is_src = !synack;
-        let out_key = if sender_is_src {
-            *pkey
-        } else {
-            pkey.reversed()
-        };
-        let orient_swapped = if sender_is_src { swapped } else { !swapped };
-        let rec = FlowRecord {
-            key: out_key,
-            tcp: if is_tcp {
-                Some(TcpPerf::default())
-            } else {
-                None
-            },
-            ..Default::default()
-        };
-        let mut tcp = TcpTrack {
-            src_wscale: 0xff,
-            dst_wscale: 0xff,
-            ..Default::default()
-        };
-        if is_tcp && p.has_l4 && p.tcp.flags & (tcpflag::SYN) == 0 {
-            tcp.state |= tcpstate::MIDSTREAM;
-        }
-        Flow {
+        let orient_swapped = if synack { !swapped } else { swapped };
+        let tcp = is_tcp.then(|| TcpAcc::new(p.has_l4 && p.tcp.flags & tcpflag::SYN == 0));
+        let ext = (cfg.jitter || cfg.user_data_len > 0).then(Box::<FlowExt>::default);
+        let flow = Flow {
             key: ckey,
-            orient_swapped,
-            rec,
+            src: DirAcc::default(),
+            dst: DirAcc::default(),
             rec_start_ns: 0,
-            idle_base_ns: p.ts_ns,
-            first: true,
-            tcp,
-            is_tcp,
-            dst_mac_seen: false,
+            ltime_ns: p.ts_ns,
+            encaps: 0,
+            flags: 0,
+            smpls: 0,
+            dmpls: 0,
+            tcp: NO_TCP,
+            ip_options: 0,
+            svlan: 0,
+            dvlan: 0,
+            icmp_mapped: 0,
+            bits: bit::FIRST
+                | if orient_swapped {
+                    bit::ORIENT_SWAPPED
+                } else {
+                    0
+                },
+            smac: [0; 6],
+            dmac: [0; 6],
+            ext,
+        };
+        (flow, tcp)
+    }
+
+    /// The record's key: `src` is the initiator.
+    #[inline]
+    pub fn out_key(&self) -> FlowKey {
+        if self.bits & bit::ORIENT_SWAPPED != 0 {
+            self.key.reversed()
+        } else {
+            self.key
         }
     }
 
     /// Whether a packet whose canonical-key swap flag is `swapped` came from the initiator.
     #[inline]
     pub fn from_src(&self, swapped: bool) -> bool {
-        swapped == self.orient_swapped
+        swapped == (self.bits & bit::ORIENT_SWAPPED != 0)
     }
 
     #[inline]
@@ -131,48 +230,94 @@ impl Flow {
         self.rec_start_ns.saturating_add(cfg.status_interval_ns)
     }
 
+    /// When a packet at `ts` finds the pending record due: the time it was
+    /// due, or `ts` itself when a per-record counter is about to overflow.
+    #[inline]
+    pub fn report_due(&self, ts: u64, cfg: &EngineConfig) -> Option<u64> {
+        if !self.pending() {
+            return None;
+        }
+        let due = self.due_ns(cfg);
+        if ts >= due {
+            Some(due)
+        } else if self.src.pkts >= PKTS_LIMIT || self.dst.pkts >= PKTS_LIMIT {
+            Some(ts)
+        } else {
+            None
+        }
+    }
+
     /// When the flow may be forgotten if no packet comes.
     pub fn expire_ns(&self, cfg: &EngineConfig) -> u64 {
         let timeout = cfg.timeouts.for_flow(self);
         let base = if self.pending() {
             self.due_ns(cfg)
         } else {
-            self.idle_base_ns
+            self.ltime_ns
         };
         base.saturating_add(timeout)
     }
 
-    /// Adds one packet to the pending record.
-    pub fn update(&mut self, p: &PacketInfo, from_src: bool, payload: &[u8], cfg: &EngineConfig) {
+    /// An ICMP error quoting this flow: mark it, and extend the pending
+    /// record to the error's time.
+    pub fn icmp_error(&mut self, letter: u8, ts: u64) {
+        self.icmp_mapped = letter;
+        if self.pending() {
+            self.ltime_ns = self.ltime_ns.max(ts);
+        }
+    }
+
+    /// Whether the TCP connection has finished (FIN handshake or reset).
+    #[inline]
+    pub fn tcp_closed(&self) -> bool {
+        self.bits & bit::TCP_CLOSED != 0
+    }
+
+    /// Adds one packet to the pending record. `tcp` is the flow's TCP
+    /// accumulators, if it has them.
+    pub fn update(
+        &mut self,
+        tcp: Option<&mut TcpAcc>,
+        p: &PacketInfo,
+        from_src: bool,
+        payload: &[u8],
+        cfg: &EngineConfig,
+    ) {
         let ts = p.ts_ns;
         if !self.pending() {
             self.rec_start_ns = ts.max(1);
-            self.rec.stime_ns = ts;
+            self.ltime_ns = ts;
         }
-        self.rec.ltime_ns = self.rec.ltime_ns.max(ts);
-        self.rec.encaps |= p.encaps;
-        self.rec.ip_options |= p.ip_options;
+        self.ltime_ns = self.ltime_ns.max(ts);
+        self.encaps |= p.encaps;
+        self.ip_options |= p.ip_options;
         if p.frag.is_fragment {
-            self.rec.flags |= flag::FRAGMENTS;
+            self.flags |= flag::FRAGMENTS;
         }
         if p.malformed != crate::packet::Malformed::None {
-            self.rec.flags |= flag::TRUNCATED;
+            self.flags |= flag::TRUNCATED;
         }
 
-        let rec = &mut self.rec;
-        let d: &mut DirStats = if from_src { &mut rec.src } else { &mut rec.dst };
+        let d: &mut DirAcc = if from_src {
+            &mut self.src
+        } else {
+            &mut self.dst
+        };
         if d.pkts > 0 {
-            let gap_us = ts.saturating_sub(d.ltime_ns) as f64 / 1000.0;
-            if d.intpkt_n == 0 {
-                d.intpkt_min_us = gap_us;
-                d.intpkt_max_us = gap_us;
-            } else {
-                d.intpkt_min_us = d.intpkt_min_us.min(gap_us);
-                d.intpkt_max_us = d.intpkt_max_us.max(gap_us);
+            if let Some(ext) = self.ext.as_deref_mut().filter(|_| cfg.jitter) {
+                let j = &mut ext.jitter[!from_src as usize];
+                let gap_us = ts.saturating_sub(d.ltime_ns) as f64 / 1000.0;
+                if j.n == 0 {
+                    j.min_us = gap_us;
+                    j.max_us = gap_us;
+                } else {
+                    j.min_us = j.min_us.min(gap_us);
+                    j.max_us = j.max_us.max(gap_us);
+                }
+                j.n += 1;
+                j.sum_us += gap_us;
+                j.sumsq_us += gap_us * gap_us;
             }
-            d.intpkt_n += 1;
-            d.intpkt_sum_us += gap_us;
-            d.intpkt_sumsq_us += gap_us * gap_us;
         } else {
             d.stime_ns = ts;
             d.min_sz = p.wire_len;
@@ -188,7 +333,7 @@ impl Flow {
             d.tos = p.tos;
             d.ipid = p.ip_id as u16;
             if p.tos & 0x03 == 0x03 {
-                rec.flags |= if from_src {
+                self.flags |= if from_src {
                     flag::SRC_ECN
                 } else {
                     flag::DST_ECN
@@ -199,309 +344,425 @@ impl Flow {
         if p.has_mac {
             // Each side's MAC is the one its own packets come from; a side that
             // changes MAC means several paths (Argus flgs `M`).
-            if rec.flags & flag::HAS_MAC == 0 {
-                rec.flags |= flag::HAS_MAC;
+            if self.flags & flag::HAS_MAC == 0 {
+                self.flags |= flag::HAS_MAC;
                 if from_src {
-                    rec.smac = p.src_mac;
-                    rec.dmac = p.dst_mac;
+                    self.smac = p.src_mac;
+                    self.dmac = p.dst_mac;
+                    self.bits &= !bit::DST_MAC_SEEN;
                 } else {
-                    rec.smac = p.dst_mac;
-                    rec.dmac = p.src_mac;
+                    self.smac = p.dst_mac;
+                    self.dmac = p.src_mac;
+                    self.bits |= bit::DST_MAC_SEEN;
                 }
-                self.dst_mac_seen = !from_src;
             } else if from_src {
-                if rec.smac != p.src_mac {
-                    rec.flags |= flag::MULTIPATH;
+                if self.smac != p.src_mac {
+                    self.flags |= flag::MULTIPATH;
                 }
-            } else if !self.dst_mac_seen {
-                rec.dmac = p.src_mac;
-                self.dst_mac_seen = true;
-            } else if rec.dmac != p.src_mac {
-                rec.flags |= flag::MULTIPATH;
+            } else if self.bits & bit::DST_MAC_SEEN == 0 {
+                self.dmac = p.src_mac;
+                self.bits |= bit::DST_MAC_SEEN;
+            } else if self.dmac != p.src_mac {
+                self.flags |= flag::MULTIPATH;
             }
         }
         if p.has_vlan {
             if from_src {
-                rec.svlan = p.vlan_tci;
-                rec.flags |= flag::HAS_SVLAN;
+                self.svlan = p.vlan_tci;
+                self.flags |= flag::HAS_SVLAN;
             } else {
-                rec.dvlan = p.vlan_tci;
-                rec.flags |= flag::HAS_DVLAN;
+                self.dvlan = p.vlan_tci;
+                self.flags |= flag::HAS_DVLAN;
             }
         }
         if p.has_mpls {
             if from_src {
-                rec.smpls = p.mpls_label;
-                rec.flags |= flag::HAS_SMPLS;
+                self.smpls = p.mpls_label;
+                self.flags |= flag::HAS_SMPLS;
             } else {
-                rec.dmpls = p.mpls_label;
-                rec.flags |= flag::HAS_DMPLS;
+                self.dmpls = p.mpls_label;
+                self.flags |= flag::HAS_DMPLS;
             }
         }
         if cfg.user_data_len > 0 && !payload.is_empty() {
-            let buf = if from_src {
-                &mut rec.suser
-            } else {
-                &mut rec.duser
-            };
-            let room = (cfg.user_data_len as usize).saturating_sub(buf.len());
-            if room > 0 {
-                if buf.capacity() == 0 {
-                    buf.reserve_exact(cfg.user_data_len as usize);
-                }
-                buf.extend_from_slice(&payload[..payload.len().min(room)]);
-            }
-        }
-
-        if self.is_tcp && p.has_l4 && p.net != Net::None {
-            self.tcp_update(p, from_src);
-        }
-    }
-
-    fn tcp_update(&mut self, p: &PacketInfo, from_src: bool) {
-        let t = &mut self.tcp;
-        let perf = self.rec.tcp.get_or_insert_with(TcpPerf::default);
-        let fl = p.tcp.flags;
-        let ts = p.ts_ns;
-        let seq = p.tcp.seq;
-        let syn = fl & tcpflag::SYN != 0;
-        let ack = fl & tcpflag::ACK != 0;
-        if from_src {
-            perf.src_flags |= fl;
-        } else {
-            perf.dst_flags |= fl;
-        }
-
-        // Handshake.
-        if syn && !ack {
-            if from_src {
-                if t.state & tcpstate::SAW_SYN != 0 {
-                    t.state |= tcpstate::SAW_SYN_SENT | tcpstate::SRC_PKTS_RETRANS;
-                    perf.src_retrans += 1;
+            if let Some(ext) = self.ext.as_deref_mut() {
+                let buf = if from_src {
+                    &mut ext.suser
                 } else {
-                    t.state |= tcpstate::SAW_SYN;
-                    t.history |= history::SYN;
-                    t.syn_ns = ts;
-                    t.src_base = seq;
-                    t.have_src_seq = true;
-                    t.src_next = seq.wrapping_add(1);
-                    t.src_wscale = p.tcp.wscale;
-                    t.options |= p.tcp.options;
-                    if fl & (tcpflag::ECE | tcpflag::CWR) == (tcpflag::ECE | tcpflag::CWR) {
-                        t.options |= crate::record::tcpopt_ecn::SRC;
+                    &mut ext.duser
+                };
+                let room = (cfg.user_data_len as usize).saturating_sub(buf.len());
+                if room > 0 {
+                    if buf.capacity() == 0 {
+                        buf.reserve_exact(cfg.user_data_len as usize);
                     }
+                    buf.extend_from_slice(&payload[..payload.len().min(room)]);
                 }
             }
-        } else if syn && ack {
-            if !from_src {
-                if t.state & tcpstate::SAW_SYNACK != 0 {
-                    t.state |= tcpstate::DST_PKTS_RETRANS;
-                    perf.dst_retrans += 1;
+        }
+
+        if let Some(t) = tcp {
+            if p.has_l4 && p.net != Net::None {
+                let peer_seen = if from_src {
+                    self.dst.pkts > 0
                 } else {
-                    t.state |= tcpstate::SAW_SYNACK;
-                    t.history |= history::SYNACK;
-                    t.synack_ns = ts;
-                    if t.syn_ns != 0 {
-                        t.synack_us = (ts.saturating_sub(t.syn_ns) / 1000) as u32;
-                    }
-                    t.dst_base = seq;
-                    t.have_dst_seq = true;
-                    t.dst_next = seq.wrapping_add(1);
-                    t.dst_wscale = p.tcp.wscale;
-                    t.options |= p.tcp.options;
-                    if fl & tcpflag::ECE != 0 {
-                        t.options |= crate::record::tcpopt_ecn::DST;
-                    }
-                }
-            }
-        } else if ack
-            && from_src
-            && t.state & (tcpstate::SAW_SYNACK | tcpstate::SAW_SYN) != 0
-            && t.state & tcpstate::ESTABLISHED == 0
-        {
-            t.state |= tcpstate::ESTABLISHED;
-            t.history |= history::EST;
-            if t.synack_ns != 0 {
-                t.ackdat_us = (ts.saturating_sub(t.synack_ns) / 1000) as u32;
-            }
-            if t.state & tcpstate::SAW_SYN == 0 && t.state & tcpstate::SAW_SYNACK != 0 {
-                // First seen on a SYN-ACK, then its ACK: Argus reports this as a
-                // close without FIN (state CLO).
-                t.state |= tcpstate::CLOSED;
-            }
-        }
-
-        // Sequence space: retransmissions, gaps.
-        let peer_seen = if from_src {
-            self.rec.dst.pkts > 0 || t.have_dst_seq
-        } else {
-            self.rec.src.pkts > 0 || t.have_src_seq
-        };
-        if !syn {
-            let len = p.app_len;
-            let end = seq
-                .wrapping_add(len)
-                .wrapping_add((fl & tcpflag::FIN != 0) as u32);
-            let (have, next, base) = if from_src {
-                (&mut t.have_src_seq, &mut t.src_next, &mut t.src_base)
-            } else {
-                (&mut t.have_dst_seq, &mut t.dst_next, &mut t.dst_base)
-            };
-            if !*have {
-                *have = true;
-                // Picked up mid-stream: the first sender's base is seq - 1, the
-                // other side's is its first seq (as Argus reports them).
-                *base = if from_src { seq.wrapping_sub(1) } else { seq };
-                *next = end;
-            } else if len > 0 {
-                // Only segments that carry data count as retransmissions:
-                // repeated FINs and keep-alive probes do not, nor does anything
-                // while the other side has not been heard (as in Argus).
-                if seq_lt(seq, *next) {
-                    if !seq_lt(*next, end) && peer_seen {
-                        if from_src {
-                            perf.src_retrans += 1;
-                            t.state |= tcpstate::SRC_PKTS_RETRANS;
-                        } else {
-                            perf.dst_retrans += 1;
-                            t.state |= tcpstate::DST_PKTS_RETRANS;
-                        }
-                    } else {
-                        *next = end;
-                    }
-                } else {
-                    if seq != *next {
-                        let gap = seq.wrapping_sub(*next);
-                        if from_src {
-                            perf.src_gap_bytes = perf.src_gap_bytes.saturating_add(gap);
-                            t.state |= tcpstate::SRC_GAP;
-                        } else {
-                            perf.dst_gap_bytes = perf.dst_gap_bytes.saturating_add(gap);
-                            t.state |= tcpstate::DST_GAP;
-                        }
-                    }
-                    *next = end;
-                }
-            }
-        }
-
-        // Windows (scaled once both sides offered scaling).
-        let scale = t.src_wscale != 0xff && t.dst_wscale != 0xff && !syn;
-        let shift = |w: u8| if scale { w.min(14) as u32 } else { 0 };
-        if from_src {
-            t.src_win = (p.tcp.window as u32) << shift(t.src_wscale);
-        } else {
-            t.dst_win = (p.tcp.window as u32) << shift(t.dst_wscale);
-        }
-        if p.tcp.window == 0 && fl & (tcpflag::RST | tcpflag::SYN | tcpflag::FIN) == 0 {
-            t.state |= if from_src {
-                tcpstate::SRC_WINSHUT
-            } else {
-                tcpstate::DST_WINSHUT
-            };
-        }
-
-        // Teardown.
-        if fl & tcpflag::RST != 0 {
-            t.state |= tcpstate::RESET | tcpstate::CLOSED;
-            t.history |= history::RESET;
-        }
-        if fl & tcpflag::FIN != 0 {
-            t.history |= history::FIN;
-            if from_src && t.state & tcpstate::FIN_SRC == 0 {
-                t.state |= tcpstate::FIN_SRC;
-                t.src_fin_seq = seq.wrapping_add(p.app_len);
-            } else if !from_src && t.state & tcpstate::FIN_DST == 0 {
-                t.state |= tcpstate::FIN_DST;
-                t.dst_fin_seq = seq.wrapping_add(p.app_len);
-            }
-        }
-        if ack {
-            let other_fin = if from_src {
-                tcpstate::FIN_DST
-            } else {
-                tcpstate::FIN_SRC
-            };
-            let fin_seq = if from_src {
-                t.dst_fin_seq
-            } else {
-                t.src_fin_seq
-            };
-            if t.state & other_fin != 0 && !seq_lt(p.tcp.ack, fin_seq.wrapping_add(1)) {
-                t.state |= tcpstate::FIN_ACKED;
-                t.history |= history::FINACK;
-                if t.state & (tcpstate::FIN_SRC | tcpstate::FIN_DST)
-                    == (tcpstate::FIN_SRC | tcpstate::FIN_DST)
-                {
-                    t.state |= tcpstate::CLOSED;
-                    t.history |= history::CLOSE;
+                    self.src.pkts > 0
+                };
+                tcp_update(t, p, from_src, peer_seen);
+                if t.state & tcpstate::CLOSED != 0 {
+                    self.bits |= bit::TCP_CLOSED;
                 }
             }
         }
     }
 
-    /// Whether the TCP connection has finished (FIN handshake or reset).
-    pub fn tcp_closed(&self) -> bool {
-        self.is_tcp && self.tcp.state & tcpstate::CLOSED != 0
+    /// The start time the pending record will carry: its first packet;
+    /// Argus starts a later record at its source's first packet when it has one.
+    pub fn record_stime(&self) -> u64 {
+        if self.bits & bit::FIRST == 0 && self.src.pkts > 0 {
+            return self.src.stime_ns;
+        }
+        if self.rec_start_ns == 1 {
+            // A packet stamped 0 or 1 ns: take the exact time.
+            return [&self.src, &self.dst]
+                .iter()
+                .filter(|d| d.pkts > 0)
+                .map(|d| d.stime_ns)
+                .min()
+                .unwrap_or(0);
+        }
+        self.rec_start_ns
     }
 
     /// Takes the pending record out, resetting the per-record accumulators.
-    pub fn take_record(&mut self, cause: Cause, due_ns: u64) -> FlowRecord {
-        let mut rec = FlowRecord {
-            key: self.rec.key,
-            tcp: if self.is_tcp {
-                Some(TcpPerf::default())
+    pub fn take_record(
+        &mut self,
+        tcp: Option<&mut TcpAcc>,
+        cause: Cause,
+        due_ns: u64,
+    ) -> FlowRecord {
+        let first = self.bits & bit::FIRST != 0;
+        let (sj, dj, suser, duser) = match self.ext.as_deref_mut() {
+            Some(e) => {
+                let j = std::mem::take(&mut e.jitter);
+                (
+                    j[0],
+                    j[1],
+                    std::mem::take(&mut e.suser),
+                    std::mem::take(&mut e.duser),
+                )
+            }
+            None => Default::default(),
+        };
+        let stime_ns = self.record_stime();
+        let src = std::mem::take(&mut self.src);
+        let dst = std::mem::take(&mut self.dst);
+        let tcp_perf = tcp.map(|t| {
+            let perf = TcpPerf {
+                state: t.state,
+                history: t.history,
+                src_flags: t.src_flags,
+                dst_flags: t.dst_flags,
+                src_base_seq: t.src_base,
+                dst_base_seq: t.dst_base,
+                src_win: t.src_win,
+                dst_win: t.dst_win,
+                options: t.options,
+                synack_us: t.synack_us,
+                ackdat_us: t.ackdat_us,
+                src_retrans: t.src_retrans,
+                dst_retrans: t.dst_retrans,
+                src_ooo: 0,
+                dst_ooo: 0,
+                src_gap_bytes: t.src_gap_bytes,
+                dst_gap_bytes: t.dst_gap_bytes,
+                src_max_seq: t.src_next,
+                dst_max_seq: t.dst_next,
+            };
+            // Per-record counters, loss and window flags start again with the
+            // next record.
+            t.src_flags = 0;
+            t.dst_flags = 0;
+            t.src_retrans = 0;
+            t.dst_retrans = 0;
+            t.src_gap_bytes = 0;
+            t.dst_gap_bytes = 0;
+            t.state &= !(tcpstate::SRC_PKTS_RETRANS
+                | tcpstate::DST_PKTS_RETRANS
+                | tcpstate::SRC_GAP
+                | tcpstate::DST_GAP
+                | tcpstate::SRC_WINSHUT
+                | tcpstate::DST_WINSHUT
+                | tcpstate::SAW_SYN_SENT);
+            perf
+        });
+        let rec = FlowRecord {
+            kind: crate::record::RecordKind::Flow,
+            cause: if first && cause == Cause::Status {
+                Cause::Start
             } else {
-                None
+                cause
             },
+            key: self.out_key(),
+            stime_ns,
+            ltime_ns: self.ltime_ns,
+            encaps: self.encaps,
+            flags: self.flags | if first { flag::FIRST } else { 0 },
+            icmp_mapped: self.icmp_mapped,
+            ip_options: self.ip_options,
+            src: dir_stats(&src, &sj),
+            dst: dir_stats(&dst, &dj),
+            tcp: tcp_perf,
+            smac: self.smac,
+            dmac: self.dmac,
+            svlan: self.svlan,
+            dvlan: self.dvlan,
+            smpls: self.smpls,
+            dmpls: self.dmpls,
+            suser,
+            duser,
             ..Default::default()
         };
-        std::mem::swap(&mut rec, &mut self.rec);
-        rec.kind = crate::record::RecordKind::Flow;
-        // Argus starts a later record at its source's first packet when it
-        // has one (the first record starts at the flow's first packet).
-        if !self.first && rec.src.pkts > 0 {
-            rec.stime_ns = rec.src.stime_ns;
-        }
-        rec.cause = if self.first && cause == Cause::Status {
-            Cause::Start
-        } else {
-            cause
-        };
-        if self.first {
-            rec.flags |= flag::FIRST;
-        }
-        if let Some(perf) = rec.tcp.as_mut() {
-            let t = &self.tcp;
-            perf.state = t.state;
-            perf.history = t.history;
-            perf.src_base_seq = t.src_base;
-            perf.dst_base_seq = t.dst_base;
-            perf.src_win = t.src_win;
-            perf.dst_win = t.dst_win;
-            perf.options = t.options;
-            perf.synack_us = t.synack_us;
-            perf.ackdat_us = t.ackdat_us;
-            perf.src_max_seq = t.src_next;
-            perf.dst_max_seq = t.dst_next;
-        }
-        // Per-record loss and window flags start again with the next record.
-        self.tcp.state &= !(tcpstate::SRC_PKTS_RETRANS
-            | tcpstate::DST_PKTS_RETRANS
-            | tcpstate::SRC_GAP
-            | tcpstate::DST_GAP
-            | tcpstate::SRC_WINSHUT
-            | tcpstate::DST_WINSHUT
-            | tcpstate::SAW_SYN_SENT);
-        self.first = false;
-        self.dst_mac_seen = false;
+        self.encaps = 0;
+        self.flags = 0;
+        self.icmp_mapped = 0;
+        self.ip_options = 0;
+        self.smac = [0; 6];
+        self.dmac = [0; 6];
+        self.svlan = 0;
+        self.dvlan = 0;
+        self.smpls = 0;
+        self.dmpls = 0;
+        self.bits &= !(bit::FIRST | bit::DST_MAC_SEEN);
         self.rec_start_ns = 0;
-        self.idle_base_ns = due_ns;
-        let _ = rec.stime_ns;
+        self.ltime_ns = due_ns;
         rec
+    }
+}
+
+fn dir_stats(d: &DirAcc, j: &Jitter) -> DirStats {
+    DirStats {
+        pkts: d.pkts as u64,
+        bytes: d.bytes,
+        appbytes: d.appbytes,
+        stime_ns: d.stime_ns,
+        ltime_ns: d.ltime_ns,
+        ttl: d.ttl,
+        tos: d.tos,
+        ipid: d.ipid,
+        min_sz: d.min_sz,
+        max_sz: d.max_sz,
+        intpkt_n: j.n,
+        intpkt_sum_us: j.sum_us,
+        intpkt_sumsq_us: j.sumsq_us,
+        intpkt_min_us: j.min_us,
+        intpkt_max_us: j.max_us,
+    }
+}
+
+/// The TCP tracker: one packet of a TCP flow. `peer_seen`: the other side
+/// has sent packets in this record.
+fn tcp_update(t: &mut TcpAcc, p: &PacketInfo, from_src: bool, peer_seen: bool) {
+    let fl = p.tcp.flags;
+    let ts = p.ts_ns;
+    let seq = p.tcp.seq;
+    let syn = fl & tcpflag::SYN != 0;
+    let ack = fl & tcpflag::ACK != 0;
+    if from_src {
+        t.src_flags |= fl;
+    } else {
+        t.dst_flags |= fl;
+    }
+
+    // Handshake.
+    if syn && !ack {
+        if from_src {
+            if t.state & tcpstate::SAW_SYN != 0 {
+                t.state |= tcpstate::SAW_SYN_SENT | tcpstate::SRC_PKTS_RETRANS;
+                t.src_retrans += 1;
+            } else {
+                t.state |= tcpstate::SAW_SYN;
+                t.history |= history::SYN;
+                if t.state & tcpstate::SAW_SYNACK == 0 {
+                    t.hs_ns = ts;
+                }
+                t.src_base = seq;
+                t.have |= HAVE_SRC_SEQ;
+                t.src_next = seq.wrapping_add(1);
+                t.src_wscale = p.tcp.wscale;
+                t.options |= p.tcp.options;
+                if fl & (tcpflag::ECE | tcpflag::CWR) == (tcpflag::ECE | tcpflag::CWR) {
+                    t.options |= crate::record::tcpopt_ecn::SRC;
+                }
+            }
+        }
+    } else if syn && ack {
+        if !from_src {
+            if t.state & tcpstate::SAW_SYNACK != 0 {
+                t.state |= tcpstate::DST_PKTS_RETRANS;
+                t.dst_retrans += 1;
+            } else {
+                if t.state & tcpstate::SAW_SYN != 0 && t.hs_ns != 0 {
+                    t.synack_us = (ts.saturating_sub(t.hs_ns) / 1000) as u32;
+                }
+                t.state |= tcpstate::SAW_SYNACK;
+                t.history |= history::SYNACK;
+                t.hs_ns = ts;
+                t.dst_base = seq;
+                t.have |= HAVE_DST_SEQ;
+                t.dst_next = seq.wrapping_add(1);
+                t.dst_wscale = p.tcp.wscale;
+                t.options |= p.tcp.options;
+                if fl & tcpflag::ECE != 0 {
+                    t.options |= crate::record::tcpopt_ecn::DST;
+                }
+            }
+        }
+    } else if ack
+        && from_src
+        && t.state & (tcpstate::SAW_SYNACK | tcpstate::SAW_SYN) != 0
+        && t.state & tcpstate::ESTABLISHED == 0
+    {
+        t.state |= tcpstate::ESTABLISHED;
+        t.history |= history::EST;
+        if t.state & tcpstate::SAW_SYNACK != 0 && t.hs_ns != 0 {
+            t.ackdat_us = (ts.saturating_sub(t.hs_ns) / 1000) as u32;
+        }
+        if t.state & tcpstate::SAW_SYN == 0 && t.state & tcpstate::SAW_SYNACK != 0 {
+            // First seen on a SYN-ACK, then its ACK: Argus reports this as a
+            // close without FIN (state CLO).
+            t.state |= tcpstate::CLOSED;
+        }
+    }
+
+    // Sequence space: retransmissions, gaps.
+    let peer_seen = peer_seen || t.have & if from_src { HAVE_DST_SEQ } else { HAVE_SRC_SEQ } != 0;
+    if !syn {
+        let len = p.app_len;
+        let end = seq
+            .wrapping_add(len)
+            .wrapping_add((fl & tcpflag::FIN != 0) as u32);
+        let have_bit = if from_src { HAVE_SRC_SEQ } else { HAVE_DST_SEQ };
+        let have = t.have & have_bit != 0;
+        let (next, base) = if from_src {
+            (&mut t.src_next, &mut t.src_base)
+        } else {
+            (&mut t.dst_next, &mut t.dst_base)
+        };
+        if !have {
+            t.have |= have_bit;
+            // Picked up mid-stream: the first sender's base is seq - 1, the
+            // other side's is its first seq (as Argus reports them).
+            *base = if from_src { seq.wrapping_sub(1) } else { seq };
+            *next = end;
+        } else if len > 0 {
+            // Only segments that carry data count as retransmissions:
+            // repeated FINs and keep-alive probes do not, nor does anything
+            // while the other side has not been heard (as in Argus).
+            if seq_lt(seq, *next) {
+                if !seq_lt(*next, end) && peer_seen {
+                    if from_src {
+                        t.src_retrans += 1;
+                        t.state |= tcpstate::SRC_PKTS_RETRANS;
+                    } else {
+                        t.dst_retrans += 1;
+                        t.state |= tcpstate::DST_PKTS_RETRANS;
+                    }
+                } else {
+                    *next = end;
+                }
+            } else {
+                if seq != *next {
+                    let gap = seq.wrapping_sub(*next);
+                    if from_src {
+                        t.src_gap_bytes = t.src_gap_bytes.saturating_add(gap);
+                        t.state |= tcpstate::SRC_GAP;
+                    } else {
+                        t.dst_gap_bytes = t.dst_gap_bytes.saturating_add(gap);
+                        t.state |= tcpstate::DST_GAP;
+                    }
+                }
+                *next = end;
+            }
+        }
+    }
+
+    // Windows (scaled once both sides offered scaling).
+    let scale = t.src_wscale != 0xff && t.dst_wscale != 0xff && !syn;
+    let shift = |w: u8| if scale { w.min(14) as u32 } else { 0 };
+    if from_src {
+        t.src_win = (p.tcp.window as u32) << shift(t.src_wscale);
+    } else {
+        t.dst_win = (p.tcp.window as u32) << shift(t.dst_wscale);
+    }
+    if p.tcp.window == 0 && fl & (tcpflag::RST | tcpflag::SYN | tcpflag::FIN) == 0 {
+        t.state |= if from_src {
+            tcpstate::SRC_WINSHUT
+        } else {
+            tcpstate::DST_WINSHUT
+        };
+    }
+
+    // Teardown.
+    if fl & tcpflag::RST != 0 {
+        t.state |= tcpstate::RESET | tcpstate::CLOSED;
+        t.history |= history::RESET;
+    }
+    if fl & tcpflag::FIN != 0 {
+        t.history |= history::FIN;
+        if from_src && t.state & tcpstate::FIN_SRC == 0 {
+            t.state |= tcpstate::FIN_SRC;
+            t.src_fin_seq = seq.wrapping_add(p.app_len);
+        } else if !from_src && t.state & tcpstate::FIN_DST == 0 {
+            t.state |= tcpstate::FIN_DST;
+            t.dst_fin_seq = seq.wrapping_add(p.app_len);
+        }
+    }
+    if ack {
+        let other_fin = if from_src {
+            tcpstate::FIN_DST
+        } else {
+            tcpstate::FIN_SRC
+        };
+        let fin_seq = if from_src {
+            t.dst_fin_seq
+        } else {
+            t.src_fin_seq
+        };
+        if t.state & other_fin != 0 && !seq_lt(p.tcp.ack, fin_seq.wrapping_add(1)) {
+            t.state |= tcpstate::FIN_ACKED;
+            t.history |= history::FINACK;
+            if t.state & (tcpstate::FIN_SRC | tcpstate::FIN_DST)
+                == (tcpstate::FIN_SRC | tcpstate::FIN_DST)
+            {
+                t.state |= tcpstate::CLOSED;
+                t.history |= history::CLOSE;
+            }
+        }
     }
 }
 
 fn pkey_is_fragment(k: &FlowKey) -> bool {
     k.aux & ocellus_common::AUX_FRAGMENT != 0 && k.sport == 0 && k.dport == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_state_stays_compact() {
+        // The memory budget per concurrent flow (300 bytes with default
+        // options) rests on these sizes.
+        assert!(
+            std::mem::size_of::<Flow>() <= 208,
+            "{}",
+            std::mem::size_of::<Flow>()
+        );
+        assert!(
+            std::mem::size_of::<TcpAcc>() <= 80,
+            "{}",
+            std::mem::size_of::<TcpAcc>()
+        );
+    }
 }
