@@ -266,6 +266,10 @@ pub const META_MALFORMED: u16 = 1 << 1;
 pub const META_VLAN: u16 = 1 << 2;
 /// An MPLS label stack was seen.
 pub const META_MPLS: u16 = 1 << 3;
+/// The kernel's capture filter decided that the frame matches: userspace
+/// need not run the filter on it. Without it (and with a filter given),
+/// userspace decides.
+pub const META_FILTER_PASS: u16 = 1 << 4;
 
 /// Indexes of the XDP program's per-CPU counters (`OCELLUS_STATS` map).
 pub mod xdp_stat {
@@ -273,7 +277,7 @@ pub mod xdp_stat {
     pub const SEEN: u32 = 0;
     /// Frames redirected to an AF_XDP socket.
     pub const REDIRECTED: u32 = 1;
-    /// Frames the kernel filter excluded (passed to the stack, not captured).
+    /// Frames the kernel filter excluded (dropped in tap mode, not captured).
     pub const FILTERED: u32 = 2;
     /// Frames the kernel parser found malformed (still handed to userspace).
     pub const MALFORMED: u32 = 3;
@@ -284,6 +288,172 @@ pub mod xdp_stat {
     /// Frames whose metadata could not be reserved.
     pub const NO_META: u32 = 6;
     pub const COUNT: u32 = 8;
+}
+
+/// The capture filter the XDP program evaluates (`OCELLUS_FILTER` map, one
+/// entry): a disjunction of up to [`kfilter::MAX_TERMS`] terms, each a
+/// conjunction of up to [`kfilter::MAX_PRIMS`] primitive tests, evaluated in
+/// three-valued (Kleene) logic. A frame is dropped only when the result is
+/// surely false; when it is surely true the frame carries `META_FILTER_PASS`;
+/// otherwise userspace runs the full filter on it.
+pub mod kfilter {
+    pub const MAX_TERMS: usize = 8;
+    pub const MAX_PRIMS: usize = 6;
+
+    /// `ether[12:2] == lo` (the outer ethertype, before any VLAN tag).
+    pub const K_ETHERTYPE: u8 = 1;
+    /// IP protocol `lo` (IPv4 `ip[9]`, IPv6 next header), for IP version
+    /// `ver` (0: either).
+    pub const K_PROTO: u8 = 2;
+    /// Address under `mask` equal to `addr`, IP version `ver` (4 or 6), by
+    /// `F_SRC`/`F_DST`.
+    pub const K_ADDR: u8 = 3;
+    /// TCP/UDP/SCTP port in `lo..=hi`, by `F_SRC`/`F_DST`.
+    pub const K_PORT: u8 = 4;
+
+    /// Negate the primitive.
+    pub const F_NEG: u8 = 1;
+    /// Test the source (address or port).
+    pub const F_SRC: u8 = 2;
+    /// Test the destination; with `F_SRC`: either.
+    pub const F_DST: u8 = 4;
+    /// `K_ADDR` that libpcap also tests on ARP/RARP frames: unknown there.
+    pub const F_ARP: u8 = 8;
+
+    /// One primitive test. Addresses are the 16 address bytes of a
+    /// `FlowKey` read as two native-endian u64 (IPv4 in the first 4 bytes).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct Prim {
+        pub kind: u8,
+        pub flags: u8,
+        pub ver: u8,
+        pub _pad: u8,
+        pub lo: u16,
+        pub hi: u16,
+        pub addr: [u64; 2],
+        pub mask: [u64; 2],
+    }
+
+    /// A conjunction of `n` primitives.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct Term {
+        pub n: u32,
+        pub _pad: u32,
+        pub prims: [Prim; MAX_PRIMS],
+    }
+
+    /// The whole filter: when `enabled` is 0 every frame passes unmarked.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+    pub struct Program {
+        pub enabled: u32,
+        pub n_terms: u32,
+        pub terms: [Term; MAX_TERMS],
+    }
+
+    const _: () = assert!(core::mem::size_of::<Prim>() == 40);
+    const _: () = assert!(core::mem::size_of::<Program>() == 8 + MAX_TERMS * (8 + MAX_PRIMS * 40));
+
+    /// Three-valued results.
+    pub const NO: u8 = 0;
+    pub const MAYBE: u8 = 1;
+    pub const YES: u8 = 2;
+
+    /// What the XDP program knows of a frame, read at libpcap's fixed
+    /// offsets (Ethernet header at 0, network header at 14).
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct Facts {
+        /// `ether[12:2]`.
+        pub ethertype: u16,
+        /// 4 or 6: an IP header at 14 whose protocol, addresses and (for
+        /// TCP/UDP/SCTP) ports are known; 0 otherwise.
+        pub ver: u8,
+        pub proto: u8,
+        pub sport: u16,
+        pub dport: u16,
+        pub src: [u64; 2],
+        pub dst: [u64; 2],
+    }
+
+    pub const ETH_IP: u16 = 0x0800;
+    pub const ETH_IPV6: u16 = 0x86dd;
+    pub const ETH_ARP: u16 = 0x0806;
+    pub const ETH_RARP: u16 = 0x8035;
+
+    #[inline(always)]
+    fn has_ports(proto: u8) -> bool {
+        proto == 6 || proto == 17 || proto == 132
+    }
+
+    #[inline(always)]
+    fn masked_eq(a: &[u64; 2], p: &Prim) -> bool {
+        a[0] & p.mask[0] == p.addr[0] && a[1] & p.mask[1] == p.addr[1]
+    }
+
+    /// One primitive on `f` (which must be decidable: an IP ethertype with
+    /// `ver` 0 is not).
+    #[inline(always)]
+    pub fn eval_prim(p: &Prim, f: &Facts) -> u8 {
+        let arp = f.ethertype == ETH_ARP || f.ethertype == ETH_RARP;
+        let v = match p.kind {
+            K_ETHERTYPE => f.ethertype == p.lo,
+            K_PROTO => f.ver != 0 && (p.ver == 0 || p.ver == f.ver) && f.proto as u16 == p.lo,
+            K_ADDR => {
+                if arp && p.flags & F_ARP != 0 {
+                    return MAYBE;
+                }
+                f.ver != 0
+                    && p.ver == f.ver
+                    && ((p.flags & F_SRC != 0 && masked_eq(&f.src, p))
+                        || (p.flags & F_DST != 0 && masked_eq(&f.dst, p)))
+            }
+            K_PORT => {
+                f.ver != 0
+                    && has_ports(f.proto)
+                    && ((p.flags & F_SRC != 0 && f.sport >= p.lo && f.sport <= p.hi)
+                        || (p.flags & F_DST != 0 && f.dport >= p.lo && f.dport <= p.hi))
+            }
+            _ => return MAYBE,
+        };
+        if v == (p.flags & F_NEG == 0) {
+            YES
+        } else {
+            NO
+        }
+    }
+
+    /// The whole program on `f`: `NO`, `MAYBE` or `YES`.
+    #[inline(always)]
+    pub fn eval(prog: &Program, f: &Facts) -> u8 {
+        let mut any = NO;
+        for (i, t) in prog.terms.iter().enumerate() {
+            if i as u32 >= prog.n_terms {
+                break;
+            }
+            let mut all = YES;
+            for (j, p) in t.prims.iter().enumerate() {
+                if j as u32 >= t.n {
+                    break;
+                }
+                let v = eval_prim(p, f);
+                if v < all {
+                    all = v;
+                }
+                if all == NO {
+                    break;
+                }
+            }
+            if all > any {
+                any = all;
+            }
+            if any == YES {
+                break;
+            }
+        }
+        any
+    }
 }
 
 /// The name of the XDP program in the object (also how a stale one is recognised).

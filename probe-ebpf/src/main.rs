@@ -12,19 +12,30 @@
 //! headers) goes to userspace with `META_USER_KEY` and zero hashes: the
 //! userspace parser, which knows every rule, keys it. The kernel never drops a
 //! frame it cannot parse; it counts it.
+//!
+//! With a capture filter (`OCELLUS_FILTER`, compiled by userspace from the
+//! tcpdump expression), the program reads the fields libpcap's code would
+//! read (at its fixed offsets) and evaluates the filter in three-valued
+//! logic: surely false: dropped here and counted as `filtered`; surely true:
+//! redirected with `META_FILTER_PASS`; anything it cannot decide (fragments,
+//! IPv6 extension headers, short frames...): redirected, and userspace runs
+//! the full filter.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::{bpf_ktime_get_ns, generated::bpf_xdp_adjust_meta},
+    helpers::{
+        bpf_ktime_get_ns,
+        generated::{bpf_loop, bpf_xdp_adjust_meta},
+    },
     macros::{map, xdp},
-    maps::{PerCpuArray, XskMap},
+    maps::{Array, PerCpuArray, XskMap},
     programs::XdpContext,
 };
 use ocellus_common::{
-    ipproto, xdp_stat, FlowKey, KeyClass, XdpMeta, META_MALFORMED, META_MPLS, META_USER_KEY,
-    META_VLAN, XDP_META_MAGIC,
+    ipproto, kfilter, xdp_stat, FlowKey, KeyClass, XdpMeta, META_FILTER_PASS, META_MALFORMED,
+    META_MPLS, META_USER_KEY, META_VLAN, XDP_META_MAGIC,
 };
 
 /// One AF_XDP socket per RX queue, indexed by queue.
@@ -34,6 +45,10 @@ static XSKS: XskMap = XskMap::with_max_entries(1024, 0);
 /// Per-CPU counters, indexed by `xdp_stat::*`.
 #[map(name = "OCELLUS_STATS")]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(xdp_stat::COUNT, 0);
+
+/// The capture filter (entry 0); disabled until userspace writes it.
+#[map(name = "OCELLUS_FILTER")]
+static FILTER: Array<kfilter::Program> = Array::with_max_entries(1, 0);
 
 /// Offsets past this are not followed (keeps every offset bounded for the verifier).
 const MAX_OFF: usize = 1024;
@@ -81,6 +96,52 @@ struct Parsed {
     flags: u16,
     l3: u16,
     l4: u16,
+    /// `ether[12:2]`, when the frame has an Ethernet header.
+    et0: Option<u16>,
+    /// For the filter: 4 or 6 when the IP header's protocol and addresses
+    /// were read as libpcap reads them; 0 otherwise.
+    fver: u8,
+    /// The protocol libpcap's `ip proto`/`ip6 proto` tests see.
+    fproto: u8,
+    /// TCP/UDP/SCTP ports were read into the key.
+    ports_ok: bool,
+}
+
+impl Parsed {
+    /// What the filter needs, or `None` when the frame is beyond what the
+    /// kernel filter decides (userspace then runs the full filter).
+    #[inline(always)]
+    fn facts(&self) -> Option<kfilter::Facts> {
+        let et = self.et0?;
+        let mut f = kfilter::Facts {
+            ethertype: et,
+            ..kfilter::Facts::default()
+        };
+        if et == kfilter::ETH_IP || et == kfilter::ETH_IPV6 {
+            if self.fver == 0 {
+                return None;
+            }
+            let ports = matches!(self.fproto, ipproto::TCP | ipproto::UDP | ipproto::SCTP);
+            if ports && !self.ports_ok {
+                return None;
+            }
+            f.ver = self.fver;
+            f.proto = self.fproto;
+            f.sport = self.key.sport;
+            f.dport = self.key.dport;
+            f.src = halves(&self.key.src);
+            f.dst = halves(&self.key.dst);
+        }
+        Some(f)
+    }
+}
+
+#[inline(always)]
+fn halves(a: &[u8; 16]) -> [u64; 2] {
+    [
+        u64::from_ne_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]),
+        u64::from_ne_bytes([a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]]),
+    ]
 }
 
 #[xdp]
@@ -91,8 +152,28 @@ pub fn ocellus_xdp(ctx: XdpContext) -> u32 {
         flags: META_USER_KEY,
         l3: 0,
         l4: 0,
+        et0: None,
+        fver: 0,
+        fproto: 0,
+        ports_ok: false,
     };
     parse(&ctx, &mut p);
+    if let Some(prog) = FILTER.get(0) {
+        if prog.enabled != 0 {
+            let verdict = match p.facts() {
+                Some(f) => eval_filter(prog, f),
+                None => kfilter::MAYBE,
+            };
+            if verdict == kfilter::NO {
+                // Tap mode: what the filter excludes never leaves the kernel.
+                count(xdp_stat::FILTERED);
+                return xdp_action::XDP_DROP;
+            }
+            if verdict == kfilter::YES {
+                p.flags |= META_FILTER_PASS;
+            }
+        }
+    }
     let mut m = XdpMeta {
         // SAFETY: a helper without arguments.
         ktime_ns: unsafe { bpf_ktime_get_ns() },
@@ -146,6 +227,83 @@ pub fn ocellus_xdp(ctx: XdpContext) -> u32 {
     }
 }
 
+/// The state [`eval_step`] carries from primitive to primitive.
+#[repr(C)]
+struct EvalCtx {
+    facts: kfilter::Facts,
+    /// The current term's conjunction so far.
+    all: u8,
+    /// The disjunction of the finished terms.
+    any: u8,
+}
+
+/// `kfilter::eval`, one primitive per `bpf_loop` step: the verifier checks
+/// the step once instead of every path through nested loops.
+#[inline(always)]
+fn eval_filter(prog: &kfilter::Program, facts: kfilter::Facts) -> u8 {
+    let mut c = EvalCtx {
+        facts,
+        all: kfilter::YES,
+        any: kfilter::NO,
+    };
+    let terms = if prog.n_terms > kfilter::MAX_TERMS as u32 {
+        kfilter::MAX_TERMS as u32
+    } else {
+        prog.n_terms
+    };
+    // SAFETY: `eval_step` is a BPF callback of the right signature and `c`
+    // outlives the call.
+    unsafe {
+        bpf_loop(
+            terms * STEPS_PER_TERM as u32,
+            eval_step as *mut core::ffi::c_void,
+            &mut c as *mut EvalCtx as *mut core::ffi::c_void,
+            0,
+        )
+    };
+    c.any
+}
+
+/// Steps per term: a power of two at least `MAX_PRIMS + 1`, so that the
+/// step splits into term and primitive by shift and mask, which the verifier
+/// follows (it loses the bounds of a division or remainder).
+const STEPS_PER_TERM: usize = 8;
+const _: () = assert!(STEPS_PER_TERM > kfilter::MAX_PRIMS);
+
+#[inline(never)]
+extern "C" fn eval_step(i: u64, ctx: *mut core::ffi::c_void) -> i64 {
+    // SAFETY: `ctx` is the `EvalCtx` `eval_filter` passes to bpf_loop.
+    let c = unsafe { &mut *(ctx as *mut EvalCtx) };
+    let Some(prog) = FILTER.get(0) else {
+        return 1;
+    };
+    let t = (i >> 3) as usize;
+    let j = (i & 7) as usize;
+    let Some(term) = prog.terms.get(t) else {
+        return 1;
+    };
+    if j == 0 {
+        c.all = kfilter::YES;
+    }
+    if (j as u32) < term.n {
+        if let Some(p) = term.prims.get(j) {
+            let v = kfilter::eval_prim(p, &c.facts);
+            if v < c.all {
+                c.all = v;
+            }
+        }
+    }
+    if j == STEPS_PER_TERM - 1 {
+        if c.all > c.any {
+            c.any = c.all;
+        }
+        if c.any == kfilter::YES {
+            return 1;
+        }
+    }
+    0
+}
+
 #[inline(always)]
 fn malformed(p: &mut Parsed) {
     p.flags |= META_USER_KEY | META_MALFORMED;
@@ -158,6 +316,7 @@ fn parse(ctx: &XdpContext, p: &mut Parsed) {
         return;
     };
     let mut et = be16(eth[12], eth[13]);
+    p.et0 = Some(et);
     let mut off = 14usize;
     for _ in 0..MAX_VLAN_TAGS {
         if !matches!(et, 0x8100 | 0x88a8 | 0x9100) {
@@ -241,6 +400,8 @@ fn ipv4(ctx: &XdpContext, off: usize, frame: usize, p: &mut Parsed) {
         return;
     }
     let lim = off + total;
+    p.fver = 4;
+    p.fproto = h[9];
     p.key.class = KeyClass::Ipv4 as u8;
     p.key.src[..4].copy_from_slice(&h[12..16]);
     p.key.dst[..4].copy_from_slice(&h[16..20]);
@@ -273,6 +434,13 @@ fn ipv6(ctx: &XdpContext, off: usize, frame: usize, p: &mut Parsed) {
     }
     let lim = off + 40 + plen;
     let mut next = h[6];
+    // libpcap's `ip6 proto` reads this byte (and looks behind a fragment
+    // header only): with an extension header first, the filter cannot
+    // tell, and userspace decides.
+    if !matches!(next, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140) {
+        p.fver = 6;
+        p.fproto = next;
+    }
     let mut l4 = off + 40;
     let mut done = false;
     for _ in 0..MAX_IPV6_EXT {
@@ -333,12 +501,13 @@ fn transport(ctx: &XdpContext, l4: usize, lim: usize, v6: bool, p: &mut Parsed) 
             let Some(t) = load::<20>(ctx, l4, lim) else {
                 return;
             };
+            k.sport = be16(t[0], t[1]);
+            k.dport = be16(t[2], t[3]);
+            p.ports_ok = true;
             if t[12] >> 4 < 5 {
                 p.flags |= META_MALFORMED;
                 return;
             }
-            k.sport = be16(t[0], t[1]);
-            k.dport = be16(t[2], t[3]);
         }
         ipproto::SCTP => {
             let Some(t) = load::<12>(ctx, l4, lim) else {
@@ -346,6 +515,7 @@ fn transport(ctx: &XdpContext, l4: usize, lim: usize, v6: bool, p: &mut Parsed) 
             };
             k.sport = be16(t[0], t[1]);
             k.dport = be16(t[2], t[3]);
+            p.ports_ok = true;
         }
         ipproto::UDP => {
             let Some(u) = load::<8>(ctx, l4, lim) else {
@@ -353,6 +523,7 @@ fn transport(ctx: &XdpContext, l4: usize, lim: usize, v6: bool, p: &mut Parsed) 
             };
             k.sport = be16(u[0], u[1]);
             k.dport = be16(u[2], u[3]);
+            p.ports_ok = true;
             if k.dport == VXLAN_PORT {
                 // Maybe a tunnel: userspace decapsulates.
                 return;

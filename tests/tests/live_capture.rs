@@ -199,6 +199,61 @@ enum Watch {
 }
 
 fn live_equals_replay_at(tag: &str, watch: Watch, capture_args: &[&str], ready: &str) {
+    let (a, err) = live_vs_replay(tag, watch, capture_args, ready, None);
+    assert!(
+        a.iter().filter(|r| r.starts_with("tcp,")).count() == 1
+            && a.iter().filter(|r| r.starts_with("udp,")).count() >= 1
+            && a.iter().filter(|r| r.starts_with("icmp,")).count() >= 3,
+        "the live records miss the test traffic:\n{}\nprobe stderr:\n{err}",
+        a.join("\n")
+    );
+    if capture_args.contains(&"xdp") {
+        let k = kernel_counters(&err);
+        assert!(k.seen > 0, "no kernel counters in:\n{err}");
+        // Sockets are in the map before the program attaches, and the
+        // program detaches before they close: no frame meets an empty slot.
+        assert_eq!(k.redirect_failed, 0, "redirect failures:\n{err}");
+    }
+}
+
+/// The XDP program's final counters, from the probe's `--stats` output.
+#[derive(Debug, Default)]
+struct KernelCounters {
+    seen: u64,
+    filtered: u64,
+    redirect_failed: u64,
+}
+
+fn kernel_counters(stderr: &str) -> KernelCounters {
+    let Some(line) = stderr.lines().rev().find(|l| l.contains(": kernel: seen ")) else {
+        return KernelCounters::default();
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let get = |name: &str| -> u64 {
+        words
+            .iter()
+            .position(|w| *w == name)
+            .and_then(|i| words.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    KernelCounters {
+        seen: get("seen"),
+        filtered: get("filtered"),
+        redirect_failed: get("redirect-failed"),
+    }
+}
+
+/// Runs the probe (with `--filter` when `filter` is given) and tcpdump (with
+/// the same filter) during the test traffic; asserts the live records equal
+/// the replay of tcpdump's capture and returns them with the probe's stderr.
+fn live_vs_replay(
+    tag: &str,
+    watch: Watch,
+    capture_args: &[&str],
+    ready: &str,
+    filter: Option<&str>,
+) -> (Vec<String>, String) {
     require_root();
     let _g = serial();
     let t = Topo::new(tag);
@@ -217,14 +272,15 @@ fn live_equals_replay_at(tag: &str, watch: Watch, capture_args: &[&str], ready: 
         bin, "probe", "--iface", probe_if, "-w", live_s, "-S", "3600", "--stats",
     ];
     args.extend_from_slice(capture_args);
+    if let Some(f) = filter {
+        args.extend_from_slice(&["--filter", f]);
+    }
     let (mut probe, probe_err) = start_ready(probe_ns, &args, &[ready]);
-    let (mut dump, _dump_err) = start_ready(
-        &t.b,
-        &[
-            "tcpdump", "-i", dump_if, "-Q", dump_dir, "-n", "-s", "0", "-U", "-w", cap_s,
-        ],
-        &["listening on"],
-    );
+    let mut dump_args = vec![
+        "tcpdump", "-i", dump_if, "-Q", dump_dir, "-n", "-s", "0", "-U", "-w", cap_s,
+    ];
+    dump_args.extend(filter);
+    let (mut dump, _dump_err) = start_ready(&t.b, &dump_args, &["listening on"]);
     std::thread::sleep(Duration::from_millis(300));
     traffic(&t);
     std::thread::sleep(Duration::from_millis(700));
@@ -263,17 +319,79 @@ fn live_equals_replay_at(tag: &str, watch: Watch, capture_args: &[&str], ready: 
         b.len(),
         a.join("\n")
     );
-    assert!(
-        a.iter().filter(|r| r.starts_with("tcp,")).count() == 1
-            && a.iter().filter(|r| r.starts_with("udp,")).count() >= 1
-            && a.iter().filter(|r| r.starts_with("icmp,")).count() >= 3,
-        "the live records miss the test traffic:\n{}\nprobe stderr:\n{err}",
-        a.join("\n")
-    );
     assert_eq!(
         a, b,
         "live records (left) differ from the replay of tcpdump's capture (right); probe stderr:\n{err}"
     );
+    (a, err)
+}
+
+/// A filter the kernel can express: what it excludes is dropped in the XDP
+/// program (counted as `filtered`), and the records equal the replay of
+/// tcpdump's capture with the same filter.
+#[test]
+fn live_xdp_kernel_filter_equals_filtered_replay() {
+    for (tag, filter, want) in [
+        ("fa", "not icmp", &["tcp,", "udp,"][..]),
+        ("fb", "tcp and port 5555", &["tcp,"][..]),
+    ] {
+        let (a, err) = live_vs_replay(
+            tag,
+            Watch::Span,
+            &["--capture", "xdp", "--xdp-mode", "drv"],
+            "native (driver) mode",
+            Some(filter),
+        );
+        assert!(
+            err.contains("filter applied in the kernel"),
+            "{filter}: {err}"
+        );
+        for w in want {
+            assert!(
+                a.iter().any(|r| r.starts_with(w)),
+                "{filter}: no {w} record:\n{}\n{err}",
+                a.join("\n")
+            );
+        }
+        assert!(
+            !a.iter().any(|r| r.starts_with("icmp,")),
+            "{filter}: ICMP records passed the filter:\n{}",
+            a.join("\n")
+        );
+        if filter.starts_with("tcp") {
+            assert!(a.iter().all(|r| r.starts_with("tcp,")), "{}", a.join("\n"));
+        }
+        let k = kernel_counters(&err);
+        assert!(
+            k.filtered > 0 && k.seen > k.filtered,
+            "{filter}: the kernel filtered nothing ({k:?}):\n{err}"
+        );
+        assert_eq!(k.redirect_failed, 0, "{filter}: {err}");
+    }
+}
+
+/// A filter beyond the kernel subset still works, in userspace, and the
+/// probe says so.
+#[test]
+fn live_xdp_userspace_filter_fallback_equals_filtered_replay() {
+    let (a, err) = live_vs_replay(
+        "fu",
+        Watch::Span,
+        &["--capture", "xdp", "--xdp-mode", "drv"],
+        "native (driver) mode",
+        Some("greater 0 and not icmp"),
+    );
+    assert!(
+        err.contains("filter applied in userspace: "),
+        "no fallback line: {err}"
+    );
+    assert!(a.iter().any(|r| r.starts_with("tcp,")), "{}", a.join("\n"));
+    assert!(
+        !a.iter().any(|r| r.starts_with("icmp,")),
+        "{}",
+        a.join("\n")
+    );
+    assert_eq!(kernel_counters(&err).filtered, 0, "{err}");
 }
 
 #[test]

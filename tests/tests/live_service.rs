@@ -238,7 +238,8 @@ fn daemon_pid_file_status_records_and_sigterm_flush() {
 }
 
 /// `--user nobody`: after start the probe runs as nobody (every uid and gid
-/// in /proc/PID/status), still captures, and still detaches at SIGTERM.
+/// in /proc/PID/status), still captures, still reads the XDP program's
+/// counters (through the map fd opened as root), and still detaches at SIGTERM.
 #[test]
 fn user_gives_up_root_after_setup() {
     require_root();
@@ -263,6 +264,7 @@ fn user_gives_up_root_after_setup() {
             "3600",
             "--user",
             "nobody",
+            "--stats",
             "-w",
         ])
         .arg(&out)
@@ -336,5 +338,24 @@ fn user_gives_up_root_after_setup() {
         3,
         "3 x {want} expected in {f:?}: {err}"
     );
+    // The final counters, read as nobody: the 6 echo frames at least.
+    let kernel = err
+        .lines()
+        .rev()
+        .find(|l| l.contains(": kernel: seen "))
+        .unwrap_or_default();
+    let counter = |name: &str| -> u64 {
+        let w: Vec<&str> = kernel.split_whitespace().collect();
+        w.iter()
+            .position(|x| *x == name)
+            .and_then(|i| w.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        counter("seen") >= 6 && counter("redirected") >= 6,
+        "kernel counters after --user: {kernel:?}\n{err}"
+    );
+    assert_eq!(counter("redirect-failed"), 0, "{kernel}");
     nothing_attached(&t);
 }

@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod kfilter;
 pub mod xdp;
 pub mod xsk;
 
@@ -29,7 +30,7 @@ use crate::flow::pipeline::{PipelineError, RecordOut, ReplayConfig};
 use crate::flow::EngineStats;
 use crate::packet::LinkType;
 use crate::record::{FlowRecord, ManDrops, ManInfo, RecordKind};
-use ocellus_common::META_USER_KEY;
+use ocellus_common::{META_FILTER_PASS, META_USER_KEY};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,7 +85,8 @@ pub struct LiveConfig {
     pub cpus: Option<Vec<usize>>,
     pub xsk: XskConfig,
     /// A capture filter (tcpdump syntax): compiled by libpcap; in the kernel
-    /// for the pcap path, in the worker for the XDP path.
+    /// for the pcap path; for the XDP path, in the XDP program as far as
+    /// [`kfilter`] can express it, and in the worker for the rest.
     pub filter: Option<String>,
     /// libpcap kernel buffer, bytes.
     pub pcap_buffer: i32,
@@ -197,6 +199,20 @@ fn open_xdp(cfg: &LiveConfig) -> Result<(Vec<XdpAttachment>, Vec<Source>), LiveE
             "loading an XDP program needs root (CAP_BPF and CAP_NET_ADMIN)".into(),
         ));
     }
+    let kernel_filter = match cfg.filter.as_deref().map(kfilter::compile) {
+        None => None,
+        Some(Ok(p)) => {
+            eprintln!(
+                "ocellus probe: filter applied in the kernel ({} alternative(s)); userspace decides only the frames the kernel cannot",
+                p.n_terms
+            );
+            Some(p)
+        }
+        Some(Err(why)) => {
+            eprintln!("ocellus probe: filter applied in userspace: {why}");
+            None
+        }
+    };
     let mut atts = Vec::new();
     let mut sources = Vec::new();
     // Every interface checked before any program attaches.
@@ -212,7 +228,9 @@ fn open_xdp(cfg: &LiveConfig) -> Result<(Vec<XdpAttachment>, Vec<Source>), LiveE
         plan.push((iface, queues));
     }
     for (iface, queues) in plan {
-        let mut att = XdpAttachment::attach(iface, cfg.xdp_mode)?;
+        // Sockets bound and in the map before the program attaches: no
+        // frame can meet an empty slot (a redirect failure) in between.
+        let mut att = XdpAttachment::load(iface, kernel_filter.as_ref())?;
         let mut zc = None;
         for q in 0..queues {
             let xsk = Xsk::new(att.ifindex, q, &cfg.xsk)?;
@@ -223,6 +241,7 @@ fn open_xdp(cfg: &LiveConfig) -> Result<(Vec<XdpAttachment>, Vec<Source>), LiveE
                 label: format!("{iface}/q{q}"),
             });
         }
+        att.attach_loaded(cfg.xdp_mode)?;
         eprintln!(
             "ocellus probe: {iface}: XDP in {} mode, {queues} AF_XDP socket(s) in {} mode, {}-entry rings, {} frames",
             match att.mode {
@@ -372,10 +391,14 @@ fn run_opened(
     stop: Arc<AtomicBool>,
 ) -> Result<LiveReport, LiveError> {
     let Opened {
-        atts,
+        mut atts,
         sources,
         capture,
     } = opened;
+    // The capture loops stop on `halt`, which is set once the programs are
+    // detached (so frames still arriving are not redirect failures) or when a
+    // loop fails.
+    let halt = Arc::new(AtomicBool::new(false));
     let n = sources.len();
     let (workers, handle) = live::start(&cfg.engine, n, out)?;
     let counters: Vec<Arc<SourceCounters>> = (0..n)
@@ -399,7 +422,7 @@ fn run_opened(
         .zip(counters.iter().cloned())
         .enumerate()
     {
-        let stop = Arc::clone(&stop);
+        let halt = Arc::clone(&halt);
         let cpu = if cfg.engine.pin && !cpus.is_empty() {
             Some(cpus[i % cpus.len()])
         } else {
@@ -421,7 +444,7 @@ fn run_opened(
                 if let Some(c) = cpu {
                     core_affinity::set_for_current(core_affinity::CoreId { id: c });
                 }
-                capture_loop(src, w, &ctr, filter, batch, &stop)
+                capture_loop(src, w, &ctr, filter, batch, &halt)
             })
             .map_err(|e| LiveError::Config(format!("cannot start a capture thread: {e}")))?;
         threads.push(t);
@@ -464,7 +487,12 @@ fn run_opened(
         }
     }
     stop.store(true, Ordering::Relaxed);
-    // 1. Every capture loop stops.
+    // 1. No new frames: the programs detach; then every capture loop takes
+    // what its socket holds and stops.
+    for a in &mut atts {
+        a.detach();
+    }
+    halt.store(true, Ordering::Relaxed);
     let mut finished = Vec::with_capacity(threads.len());
     let mut first_err: Option<LiveError> = None;
     for t in threads {
@@ -643,7 +671,10 @@ fn xsk_loop(
                 return;
             }
             if let Some(p) = &filter {
-                if !p.filter(f.data) {
+                // The kernel filter marks what surely matches; the rest is
+                // decided here.
+                let kernel_yes = f.meta.is_some_and(|m| m.flags & META_FILTER_PASS != 0);
+                if !kernel_yes && !p.filter(f.data) {
                     filtered += 1;
                     return;
                 }
@@ -701,7 +732,8 @@ fn xsk_loop(
     loop {
         let mut e2 = None;
         let got = xsk.receive(batch, |f| {
-            if e2.is_some() || filter.as_ref().is_some_and(|p| !p.filter(f.data)) {
+            let kernel_yes = f.meta.is_some_and(|m| m.flags & META_FILTER_PASS != 0);
+            if e2.is_some() || (!kernel_yes && filter.as_ref().is_some_and(|p| !p.filter(f.data))) {
                 return;
             }
             let len = f.data.len() as u32;

@@ -5,10 +5,11 @@
 //! then says how to get it.
 
 use super::LiveError;
-use aya::maps::{MapData, PerCpuArray, XskMap};
+use aya::maps::{Array, MapData, PerCpuArray, XskMap};
+use aya::programs::xdp::XdpLinkId;
 use aya::programs::{Xdp, XdpMode};
 use aya::Ebpf;
-use ocellus_common::{xdp_stat, XDP_PROG_NAME};
+use ocellus_common::{kfilter, xdp_stat, XDP_PROG_NAME};
 use std::os::fd::AsRawFd;
 use std::process::Command;
 
@@ -46,14 +47,30 @@ pub struct KernelStats {
     pub no_meta: u64,
 }
 
-/// The program attached to one interface. Dropping it detaches the program.
+/// The kernel filter program as a map value.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct FilterValue(kfilter::Program);
+
+// SAFETY: `kfilter::Program` is repr(C), Copy, with explicit padding and no
+// pointers.
+unsafe impl aya::Pod for FilterValue {}
+
+/// The program loaded for one interface, then attached to it
+/// ([`XdpAttachment::load`], sockets in with [`XdpAttachment::add_socket`],
+/// then [`XdpAttachment::attach_loaded`]). Dropping it detaches the program.
 pub struct XdpAttachment {
     pub iface: String,
     pub ifindex: u32,
-    /// The mode it attached in (`Drv` or `Skb`).
+    /// The mode it attached in (`Drv` or `Skb`; `Auto` until attached).
     pub mode: AttachMode,
     ebpf: Ebpf,
     xsks: XskMap<MapData>,
+    link: Option<XdpLinkId>,
+    /// The counters map, taken out of `ebpf` so that reading it needs no
+    /// lookup by name (and works after privileges are dropped: the fd was
+    /// opened as root).
+    stats: Option<PerCpuArray<MapData, u64>>,
 }
 
 /// The interface index of `name`, or a clear error.
@@ -112,8 +129,21 @@ fn clear_stale(iface: &str) -> Result<(), LiveError> {
 }
 
 impl XdpAttachment {
-    /// Loads the program and attaches it to `iface`.
+    /// Loads the program and attaches it to `iface` at once (no socket is in
+    /// its map yet: frames that come first are redirect failures).
     pub fn attach(iface: &str, mode: AttachMode) -> Result<XdpAttachment, LiveError> {
+        let mut a = XdpAttachment::load(iface, None)?;
+        a.attach_loaded(mode)?;
+        Ok(a)
+    }
+
+    /// Loads the program for `iface` (checked by the verifier) with the
+    /// kernel filter `filter`, without attaching it: the sockets go into its
+    /// map first, so no frame meets an empty slot.
+    pub fn load(
+        iface: &str,
+        filter: Option<&kfilter::Program>,
+    ) -> Result<XdpAttachment, LiveError> {
         if !object_present() {
             return Err(LiveError::Xdp(super::no_object_message().into()));
         }
@@ -121,6 +151,15 @@ impl XdpAttachment {
         clear_stale(iface)?;
         let mut ebpf =
             Ebpf::load(&OBJECT.0).map_err(|e| LiveError::Xdp(format!("loading: {e}")))?;
+        if let Some(f) = filter {
+            let mut m: Array<_, FilterValue> =
+                Array::try_from(ebpf.map_mut("OCELLUS_FILTER").ok_or_else(|| {
+                    LiveError::Xdp("the object has no OCELLUS_FILTER map".into())
+                })?)
+                .map_err(|e| LiveError::Xdp(format!("OCELLUS_FILTER: {e}")))?;
+            m.set(0, FilterValue(*f), 0)
+                .map_err(|e| LiveError::Xdp(format!("OCELLUS_FILTER[0]: {e}")))?;
+        }
         let prog: &mut Xdp = ebpf
             .program_mut(XDP_PROG_NAME)
             .ok_or_else(|| LiveError::Xdp(format!("the object has no program {XDP_PROG_NAME}")))?
@@ -128,6 +167,35 @@ impl XdpAttachment {
             .map_err(|e| LiveError::Xdp(format!("{e}")))?;
         prog.load()
             .map_err(|e| LiveError::Xdp(format!("the verifier refused the program: {e:?}")))?;
+        let xsks = XskMap::try_from(
+            ebpf.take_map("OCELLUS_XSKS")
+                .ok_or_else(|| LiveError::Xdp("the object has no OCELLUS_XSKS map".into()))?,
+        )
+        .map_err(|e| LiveError::Xdp(format!("OCELLUS_XSKS: {e}")))?;
+        let stats = ebpf
+            .take_map("OCELLUS_STATS")
+            .and_then(|m| PerCpuArray::try_from(m).ok());
+        Ok(XdpAttachment {
+            iface: iface.to_string(),
+            ifindex,
+            mode: AttachMode::Auto,
+            ebpf,
+            xsks,
+            link: None,
+            stats,
+        })
+    }
+
+    /// Attaches the loaded program to the interface.
+    pub fn attach_loaded(&mut self, mode: AttachMode) -> Result<(), LiveError> {
+        let iface = self.iface.clone();
+        let ifindex = self.ifindex;
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(XDP_PROG_NAME)
+            .ok_or_else(|| LiveError::Xdp(format!("the object has no program {XDP_PROG_NAME}")))?
+            .try_into()
+            .map_err(|e| LiveError::Xdp(format!("{e}")))?;
         let tries: &[(AttachMode, XdpMode)] = match mode {
             AttachMode::Drv => &[(AttachMode::Drv, XdpMode::Driver)],
             AttachMode::Skb => &[(AttachMode::Skb, XdpMode::Skb)],
@@ -136,35 +204,35 @@ impl XdpAttachment {
                 (AttachMode::Skb, XdpMode::Skb),
             ],
         };
-        let mut got = None;
         let mut why = Vec::new();
         for &(m, xm) in tries {
             match prog.attach_to_if_index(ifindex, xm) {
-                Ok(_) => {
-                    got = Some(m);
-                    break;
+                Ok(link) => {
+                    self.mode = m;
+                    self.link = Some(link);
+                    return Ok(());
                 }
                 Err(e) => why.push(format!("{m:?}: {e}")),
             }
         }
-        let Some(mode) = got else {
-            return Err(LiveError::Xdp(format!(
-                "cannot attach to {iface}: {}",
-                why.join("; ")
-            )));
+        Err(LiveError::Xdp(format!(
+            "cannot attach to {iface}: {}",
+            why.join("; ")
+        )))
+    }
+
+    /// Detaches the program (its maps stay readable).
+    pub fn detach(&mut self) {
+        let Some(link) = self.link.take() else {
+            return;
         };
-        let xsks = XskMap::try_from(
-            ebpf.take_map("OCELLUS_XSKS")
-                .ok_or_else(|| LiveError::Xdp("the object has no OCELLUS_XSKS map".into()))?,
-        )
-        .map_err(|e| LiveError::Xdp(format!("OCELLUS_XSKS: {e}")))?;
-        Ok(XdpAttachment {
-            iface: iface.to_string(),
-            ifindex,
-            mode,
-            ebpf,
-            xsks,
-        })
+        if let Some(Ok(prog)) = self
+            .ebpf
+            .program_mut(XDP_PROG_NAME)
+            .map(<&mut Xdp>::try_from)
+        {
+            let _ = prog.detach(link);
+        }
     }
 
     /// Directs frames of RX queue `queue` to the socket `fd`.
@@ -177,10 +245,7 @@ impl XdpAttachment {
     /// The program's counters, summed over CPUs.
     pub fn stats(&self) -> KernelStats {
         let mut s = KernelStats::default();
-        let Some(map) = self.ebpf.map("OCELLUS_STATS") else {
-            return s;
-        };
-        let Ok(arr) = PerCpuArray::<_, u64>::try_from(map) else {
+        let Some(arr) = &self.stats else {
             return s;
         };
         let sum = |i: u32| -> u64 {
