@@ -316,6 +316,65 @@ fn count_totals_match_racount() {
     }
 }
 
+/// `racount -M addr`: the Address Summary, byte for byte, on every capture
+/// where both engines see the same (saddr, daddr) pairs per IP record (where
+/// they differ, e.g. on which side opened a mid-stream flow, the classes
+/// count other sides, so the comparison says nothing about the tally).
+#[test]
+fn address_summary_matches_racount() {
+    require_argus();
+    let caps = [
+        "ipfixprobe-mixed.pcap",
+        "tcpdump-afs.pcap",
+        "ndpi-synscan.pcap",
+        "ndpi-ethereum.pcap",
+        "ndpi-bad-dns-traffic.pcap",
+        "zeek-nmap-vsn.pcap",
+        "ndpi-reddit-ipv6-tls.pcap",
+        "zeek-wikipedia.pcap",
+    ];
+    let (mut compared, mut lines, mut v6) = (0, 0, 0);
+    for name in caps {
+        let f = files(name, false);
+        let pairs = |mut cmd: Command, p: &Path| {
+            let o = output(
+                cmd.args(["-n", "-s", "saddr", "daddr", "-r"])
+                    .arg(p)
+                    .args(["-", "ip"]),
+            );
+            let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            v.sort();
+            v
+        };
+        if pairs(argus_client("ra"), &f.argus) != pairs(ocellus("read"), &f.ocellus) {
+            continue;
+        }
+        let run = |mut cmd: Command, p: &Path| {
+            let o = output(cmd.args(["-M", "proto", "addr", "-r"]).arg(p));
+            assert!(
+                o.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.split_once("Address Summary\n")
+                .map(|(_, a)| a.to_string())
+                .unwrap_or_else(|| panic!("{name}: no Address Summary in {text}"))
+        };
+        let at = run(argus_client("racount"), &f.argus);
+        let ot = run(ocellus("count"), &f.ocellus);
+        assert_eq!(ot, at, "{name}: racount -M addr differs");
+        compared += 1;
+        lines += at.lines().count();
+        v6 += at.lines().filter(|l| l.contains("IPv6")).count();
+    }
+    assert!(compared >= 5, "only {compared} captures compared");
+    assert!(lines >= 15 && v6 >= 2, "{lines} lines, {v6} IPv6 lines");
+}
+
 /// A group id of an ID row for a racluster key set, `None` when the test
 /// cannot tell (then its group is not compared).
 fn group_of(keys: &str, r: &[String]) -> Option<Vec<String>> {

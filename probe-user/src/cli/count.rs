@@ -1,7 +1,7 @@
 //! `ocellus count` (Argus's `racount`): record, packet and byte totals.
 
 use super::ra_common::{input, run_main, Arity, COMMON_HELP};
-use crate::clients::count::{self, Counter};
+use crate::clients::count::{self, AddrTally, Counter};
 use crate::clients::ClientError;
 use crate::print::{Column, Field, PrintOptions, Printer};
 use std::io::Write;
@@ -13,7 +13,9 @@ ocellus count: count flow records, packets and bytes, as Argus's racount does
 Usage: ocellus count -r PATH... [-M proto] [OPTIONS] [- FILTER]
 
   -M proto         add a Protocol Summary, one line per protocol
-                   (racount's -M addr address-class summary is not implemented)
+  -M addr          add an Address Summary: source and destination addresses
+                   per IANA address class, as racount counts them
+                   (-M proto addr gives both)
   -c CHAR          delimited lines instead of racount's columns
   --json           one JSON object per line
 ";
@@ -21,29 +23,28 @@ Usage: ocellus count -r PATH... [-M proto] [OPTIONS] [- FILTER]
 pub fn main(args: Vec<String>) -> ExitCode {
     let help = format!("{HELP}{COMMON_HELP}");
     run_main("count", &help, &args, &[("-M", Arity::Many)], |t| {
-        let mut by_proto = false;
+        let (mut by_proto, mut by_addr) = (false, false);
         for m in t.values("-M") {
             match m.as_str() {
                 "proto" => by_proto = true,
-                "addr" => {
-                    return Err(ClientError::Usage(
-                        "-M addr (address-class summary) is not implemented; -M proto is".into(),
-                    )
-                    .into())
-                }
+                "addr" => by_addr = true,
                 _ => {
                     return Err(ClientError::Usage(format!(
-                        "-M {m}: count's modes are proto (and addr, not implemented)"
+                        "-M {m}: count's modes are proto and addr"
                     ))
                     .into())
                 }
             }
         }
         let mut c = Counter::default();
+        let mut addrs = AddrTally::default();
         let mut inp = input(&t.read)?;
         inp.man = true; // the start record counts (see Counter::add)
         inp.for_each(|r| {
             c.add(r);
+            if by_addr {
+                addrs.add(r);
+            }
             Ok(true)
         })?;
         // Protocol names as the printer writes them (-n, -nn).
@@ -79,6 +80,20 @@ pub fn main(args: Vec<String>) -> ExitCode {
             for (_, tot, sample) in c.by_proto() {
                 let name = names.format_record(sample);
                 lines.push(line(name.trim(), &tot));
+            }
+        }
+        if by_addr {
+            match (json, delim) {
+                (true, _) => lines.extend(addrs.classes().into_iter().map(|(l, s, d)| {
+                    serde_json::json!({"address_class": l, "src": s, "dst": d}).to_string()
+                })),
+                (false, Some(d)) => lines.extend(
+                    addrs
+                        .classes()
+                        .into_iter()
+                        .map(|(l, s, n)| format!("addr{d}{l}{d}{s}{d}{n}")),
+                ),
+                (false, None) => lines.extend(addrs.lines()),
             }
         }
         let mut out = std::io::stdout().lock();

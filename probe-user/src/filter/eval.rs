@@ -130,6 +130,26 @@ fn metric(m: Metric, rec: &FlowRecord, src: bool) -> Value {
             Value::Float(per_sec(bytes * 8.0, dur_secs(rec)))
         }
         Metric::Dur => Value::Float(dur_secs(rec)),
+        Metric::Seq => Value::Int(rec.seq),
+        Metric::Pcr => {
+            let (s, d) = (rec.src.appbytes as f64, rec.dst.appbytes as f64);
+            let v = if s + d > 0.0 { (s - d) / (s + d) } else { 0.0 };
+            Value::Float(f64::from(v as f32))
+        }
+        Metric::PLoss => {
+            let lost = match &rec.tcp {
+                Some(t) if is_tcp(rec) => {
+                    u64::from(if src { t.src_retrans } else { t.dst_retrans })
+                }
+                _ => 0,
+            };
+            let total = lost + d.pkts;
+            Value::Float(if lost == 0 || total == 0 {
+                0.0
+            } else {
+                lost as f64 * 100.0 / total as f64
+            })
+        }
     }
 }
 
@@ -237,12 +257,17 @@ fn prim(p: &Prim, rec: &FlowRecord) -> bool {
             if matches!(m, Metric::Ttl | Metric::Tos) && rec.key.class() != KeyClass::Ipv4 {
                 return false;
             }
-            if *m == Metric::Dur {
+            if m.is_flow_level() {
                 return compare(*op, metric(*m, rec, true), *value);
             }
             sides(*dir, |s| compare(*op, metric(*m, rec, s), *value))
         }
         Prim::Flag { dir, flag: f } => flag_prim(*f, *dir, rec),
+        Prim::TcpOpt(bits) => rec
+            .tcp
+            .as_ref()
+            .is_some_and(|t| is_tcp(rec) && t.options & bits != 0),
+        Prim::Encaps { mask, .. } => rec.encaps & mask != 0,
     }
 }
 

@@ -27,7 +27,11 @@
 //! | `[ip] multicast`, `ipv6 multicast`, `[ip] broadcast` | destination IPv4 >= 224.0.0.0 (Argus counts 255.255.255.255 too) / ff00::/8 / 255.255.255.255 |
 //! | `[dir] vid N`, `[dir] vpri N`, `mpls`, `[dir] mid N` | VLAN id, VLAN priority, any MPLS label, MPLS label |
 //! | `srcid N` | probe id (number or dotted IPv4) |
-//! | `[dir] METRIC [OP] N` | METRIC: `pkts bytes appbytes ttl tos loss rate load dur`; OP: `gt gte lt lte eq ne > >= < <= = == !=` (default `eq`); N may end in `k`, `M`, `G` (x1000) |
+//! | `[dir] host NAME` | a host name, resolved once when the filter is compiled (system resolver, `/etc/hosts` first); any of its addresses |
+//! | `gateway NAME` | relayed by NAME: its `/etc/ethers` MAC on either side and none of its IP addresses |
+//! | `encaps NAME` | encapsulation: `eth 802q mpls llc pppoe gre ipnip ipnip6 sll chdlc` (also `ether vlan ppp vxlan`; Argus's other names select nothing) |
+//! | `[tcpopt] OPTION` | TCP flows whose SYNs carried `mss wscale selackok selack tcpecho tcpechoreply tcptimestamp tcpcc tcpccnew tcpccecho`, or ECN `secn decn` |
+//! | `[dir] METRIC [OP] N` | METRIC: `pkts bytes appbytes ttl tos loss ploss rate load dur seq pcr`; OP: `gt gte lt lte eq ne > >= < <= = == !=` (default `eq`); N may end in `k`, `M`, `G` (x1000) |
 //! | `syn synack fin finack normal wait` | TCP handshake and close states |
 //! | `[dir] reset retrans outoforder winshut ecn frag` | TCP resets, retransmissions, out-of-order segments, zero windows, ECN, fragments |
 //! | `est` / `con`, `timeout`, `start`, `status` | established (TCP) or answered (others); record cause |
@@ -45,7 +49,13 @@
 //! here; `vpri` compares the 3 priority bits (Argus compares 4 bits, one of them
 //! the CFI); bare `broadcast`, operator symbols, `ne`, number suffixes, `loss`,
 //! protocol names from `/etc/protocols` and `proto` names are accepted here and
-//! refused by `ra`. Host names are not resolved: give addresses.
+//! refused by `ra`. Also: Argus's option primitives (`mss` ...) read option bits
+//! in non-TCP records too (so `mss` selects UDP flows), here only TCP flows have
+//! options; Argus selects every management record with `encaps` and `ploss`
+//! primitives; Argus's `pcr` and `ploss` comparisons see every record as 0 or
+//! below (`ploss gt 0` selects nothing); `gateway`, `encaps mpls` and
+//! `tcpopt NAME` are refused by `ra`. `dur`, `seq` and `pcr` are one value per
+//! record (a direction qualifier is ignored).
 
 mod eval;
 mod names;
@@ -133,12 +143,25 @@ pub enum Metric {
     Load,
     /// Record duration, seconds.
     Dur,
+    /// The record's sequence number (the `seq` column).
+    Seq,
+    /// Producer/consumer ratio `(sappbytes - dappbytes) / (sappbytes + dappbytes)`.
+    Pcr,
+    /// Percent of packets lost (retransmitted), per side.
+    PLoss,
 }
 
 impl Metric {
     /// Whether the metric's values are fractional.
     pub fn is_float(self) -> bool {
-        matches!(self, Metric::Rate | Metric::Load | Metric::Dur)
+        matches!(
+            self,
+            Metric::Rate | Metric::Load | Metric::Dur | Metric::Pcr | Metric::PLoss
+        )
+    }
+    /// Whether the metric is one value per record (a direction qualifier is ignored).
+    pub fn is_flow_level(self) -> bool {
+        matches!(self, Metric::Dur | Metric::Seq | Metric::Pcr)
     }
     fn name(self) -> &'static str {
         match self {
@@ -151,6 +174,9 @@ impl Metric {
             Metric::Rate => "rate",
             Metric::Load => "load",
             Metric::Dur => "dur",
+            Metric::Seq => "seq",
+            Metric::Pcr => "pcr",
+            Metric::PLoss => "ploss",
         }
     }
     /// The largest value a comparison may name.
@@ -381,7 +407,75 @@ pub enum Prim {
         dir: Dir,
         flag: Flag,
     },
+    /// A TCP option (or ECN) seen on the flow: `packet::tcpopt` and
+    /// `record::tcpopt_ecn` bits, any of which selects.
+    TcpOpt(u16),
+    /// An encapsulation (`encaps NAME`): any of the `packet::encaps` bits in
+    /// `mask` (0 for Argus names ocellus never decodes: nothing matches).
+    Encaps {
+        name: &'static str,
+        mask: u32,
+    },
 }
+
+/// The TCP option primitives, as Argus names them, with their bits.
+pub(crate) const TCP_OPTIONS: &[(&str, u16)] = {
+    use crate::packet::tcpopt as t;
+    use crate::record::tcpopt_ecn as e;
+    &[
+        ("mss", t::MSS),
+        ("wscale", t::WSCALE),
+        ("selackok", t::SACK_OK),
+        ("selack", t::SACK),
+        ("tcpecho", t::ECHO),
+        ("tcpechoreply", t::ECHO_REPLY),
+        ("tcptimestamp", t::TIMESTAMP),
+        ("tcpcc", t::CC),
+        ("tcpccnew", t::CC_NEW),
+        ("tcpccecho", t::CC_ECHO),
+        ("secn", e::SRC),
+        ("decn", e::DST),
+    ]
+};
+
+/// The `encaps` names (Argus's, then ocellus aliases) with their `packet::encaps`
+/// bits; Argus names of link layers ocellus does not decode have no bits.
+pub(crate) const ENCAPS_NAMES: &[(&str, u32)] = {
+    use crate::packet::encaps as e;
+    &[
+        ("eth", e::ETHER),
+        ("mpls", e::MPLS),
+        ("802q", e::VLAN | e::QINQ),
+        ("llc", e::LLC),
+        ("pppoe", e::PPPOE),
+        ("isl", 0),
+        ("gre", e::GRE),
+        ("erspan", 0),
+        ("ah", 0),
+        ("ipnip", e::IPIP),
+        ("ipnip6", e::IP6IN4),
+        ("hdlc", 0),
+        ("chdlc", e::CHDLC),
+        ("atm", 0),
+        ("sll", e::SLL),
+        ("fddi", 0),
+        ("slip", 0),
+        ("arc", 0),
+        ("wlan", 0),
+        ("prism", 0),
+        ("avs", 0),
+        ("lrh", 0),
+        ("grh", 0),
+        ("teredo", 0),
+        ("udt", 0),
+        ("ipsec", 0),
+        ("juniper", 0),
+        ("ether", e::ETHER),
+        ("vlan", e::VLAN | e::QINQ),
+        ("ppp", e::PPP),
+        ("vxlan", e::VXLAN),
+    ]
+};
 
 /// A filter expression. `And`/`Or` hold two or more operands.
 #[derive(Clone, Debug, PartialEq)]
@@ -557,6 +651,18 @@ impl fmt::Display for Prim {
                 }
             }
             Prim::Flag { dir, flag } => write!(f, "{dir}{}", flag.name()),
+            Prim::TcpOpt(bits) => {
+                let mut first = true;
+                for (name, b) in TCP_OPTIONS {
+                    if bits & b != 0 {
+                        f.write_str(if first { "" } else { " or " })?;
+                        f.write_str(name)?;
+                        first = false;
+                    }
+                }
+                Ok(())
+            }
+            Prim::Encaps { name, .. } => write!(f, "encaps {name}"),
         }
     }
 }

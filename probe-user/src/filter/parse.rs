@@ -4,8 +4,8 @@
 
 use super::names::{protocol_number, service_port};
 use super::{
-    mask_from_prefix, Dir, Expr, FilterError, Flag, Metric, Net, Op, Prim, Proto, Value, MAX_DEPTH,
-    MAX_EXPR_BYTES, MAX_TOKENS,
+    mask_from_prefix, Dir, Expr, FilterError, Flag, Metric, Net, Op, Prim, Proto, Value,
+    ENCAPS_NAMES, MAX_DEPTH, MAX_EXPR_BYTES, MAX_TOKENS, TCP_OPTIONS,
 };
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -146,10 +146,23 @@ const KEYWORDS: &[&str] = &[
     "eq",
     "ne",
     "est",
+    "seq",
+    "pcr",
+    "ploss",
+    "encaps",
+    "tcpopt",
+    "gateway",
 ];
 
 fn is_keyword(w: &str) -> bool {
-    KEYWORDS.contains(&w) || Flag::from_name(w).is_some() || protocol_number(w).is_some()
+    KEYWORDS.contains(&w)
+        || Flag::from_name(w).is_some()
+        || tcp_option(w).is_some()
+        || protocol_number(w).is_some()
+}
+
+fn tcp_option(w: &str) -> Option<u16> {
+    TCP_OPTIONS.iter().find(|(n, _)| *n == w).map(|(_, b)| *b)
 }
 
 fn metric_of(w: &str) -> Option<Metric> {
@@ -163,6 +176,9 @@ fn metric_of(w: &str) -> Option<Metric> {
         "rate" => Metric::Rate,
         "load" => Metric::Load,
         "dur" => Metric::Dur,
+        "seq" => Metric::Seq,
+        "pcr" => Metric::Pcr,
+        "ploss" => Metric::PLoss,
         _ => return None,
     })
 }
@@ -441,9 +457,8 @@ impl Parser {
                 self.qualified(dir, None, start)
             }
             "host" | "net" | "port" | "vid" | "vpri" | "mid" | "srcid" | "pkts" | "bytes"
-            | "appbytes" | "ttl" | "tos" | "loss" | "rate" | "load" | "dur" => {
-                self.qualified(Dir::Either, None, start)
-            }
+            | "appbytes" | "ttl" | "tos" | "loss" | "rate" | "load" | "dur" | "seq" | "pcr"
+            | "ploss" => self.qualified(Dir::Either, None, start),
             "tcp" | "udp" => {
                 self.pos += 1;
                 let p = if w == "tcp" { Proto::Tcp } else { Proto::Udp };
@@ -545,7 +560,51 @@ impl Parser {
                 self.pos += 1;
                 Ok(Expr::Prim(Prim::Mpls))
             }
+            "encaps" => {
+                self.pos += 1;
+                let Some((v, col)) = self.word_value() else {
+                    return Err(self.expected("an encapsulation name (eth, 802q, mpls ...)", start));
+                };
+                match ENCAPS_NAMES.iter().find(|(n, _)| *n == v) {
+                    Some((name, mask)) => Ok(Expr::Prim(Prim::Encaps { name, mask: *mask })),
+                    None => Err(self.err_at(
+                        format!(
+                            "unknown encapsulation '{v}': expected one of {}",
+                            ENCAPS_NAMES
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
+                        col,
+                    )),
+                }
+            }
+            "tcpopt" => {
+                self.pos += 1;
+                match self.peek_word().and_then(tcp_option) {
+                    Some(bits) => {
+                        self.pos += 1;
+                        Ok(Expr::Prim(Prim::TcpOpt(bits)))
+                    }
+                    None => Err(self.expected(
+                        "a TCP option (mss wscale selackok selack tcpecho tcpechoreply tcptimestamp tcpcc tcpccnew tcpccecho secn decn)",
+                        start,
+                    )),
+                }
+            }
+            "gateway" => {
+                self.pos += 1;
+                let Some((v, col)) = self.word_value() else {
+                    return Err(self.expected("a host name", start));
+                };
+                self.gateway(&v, col)
+            }
             _ => {
+                if let Some(bits) = tcp_option(&w) {
+                    self.pos += 1;
+                    return Ok(Expr::Prim(Prim::TcpOpt(bits)));
+                }
                 if let Some(flag) = Flag::from_name(&w) {
                     self.pos += 1;
                     return Ok(Expr::Prim(Prim::Flag {
@@ -663,12 +722,14 @@ impl Parser {
                 if v.contains('/') {
                     return Err(bad(format!("'{v}' is a network: use 'net {v}'")));
                 }
-                let addr: IpAddr = v.parse().map_err(|_| {
-                    bad(format!(
-                        "bad host address '{v}': expected an IPv4 or IPv6 address (host names are not resolved)"
-                    ))
-                })?;
-                Prim::Host { dir, addr }
+                match v.parse::<IpAddr>() {
+                    Ok(addr) => Prim::Host { dir, addr },
+                    Err(_) => {
+                        let addrs = resolve_host(&v).map_err(bad)?;
+                        self.last = Some(tpl);
+                        return Ok(any_host(dir, &addrs));
+                    }
+                }
             }
             Template::Net(dir) => Prim::Net {
                 dir,
@@ -836,6 +897,93 @@ impl Parser {
             column: col,
         })
     }
+}
+
+impl Parser {
+    /// `gateway H`: packets relayed by H, as in tcpdump: H's MAC address (from
+    /// `/etc/ethers`) on either side and none of H's IP addresses.
+    fn gateway(&mut self, v: &str, col: usize) -> Result<Expr, FilterError> {
+        let bad = |message: String| FilterError::Syntax {
+            message,
+            column: col,
+        };
+        let ethers = std::fs::read_to_string("/etc/ethers").unwrap_or_default();
+        let mac = ether_lookup(&ethers, v).ok_or_else(|| {
+            bad(format!(
+                "gateway '{v}' has no MAC address in /etc/ethers: add a line 'MAC {v}' there, or write 'ether host MAC and not host ADDR'"
+            ))
+        })?;
+        let addrs = match v.parse::<IpAddr>() {
+            Ok(a) => vec![a],
+            Err(_) => resolve_host(v).map_err(bad)?,
+        };
+        Ok(Expr::And(vec![
+            Expr::Prim(Prim::EtherHost {
+                dir: Dir::Either,
+                mac,
+            }),
+            Expr::Not(Box::new(any_host(Dir::Either, &addrs))),
+        ]))
+    }
+}
+
+/// The MAC address `/etc/ethers` text gives `name` (lines `MAC name`, `#` comments).
+pub(super) fn ether_lookup(ethers: &str, name: &str) -> Option<[u8; 6]> {
+    ethers.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut w = line.split_whitespace();
+        let (mac, host) = (w.next()?, w.next()?);
+        if host.eq_ignore_ascii_case(name) {
+            mac_value(mac)
+        } else {
+            None
+        }
+    })
+}
+
+/// Resolves a host name once, through the system resolver (`/etc/hosts` first,
+/// as `/etc/nsswitch.conf` says). The addresses come back sorted, without repeats.
+fn resolve_host(name: &str) -> Result<Vec<IpAddr>, String> {
+    use std::net::ToSocketAddrs;
+    if name.contains(':') || name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!(
+            "bad host address '{name}': expected an IPv4 or IPv6 address or a host name"
+        ));
+    }
+    let ok_name = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+    if !ok_name {
+        return Err(format!(
+            "bad host '{name}': expected an IPv4 or IPv6 address or a host name"
+        ));
+    }
+    let mut addrs: Vec<IpAddr> = (name, 0u16)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve host name '{name}': {e}"))?
+        .map(|sa| sa.ip())
+        .collect();
+    addrs.sort();
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(format!("host name '{name}' has no addresses"));
+    }
+    Ok(addrs)
+}
+
+/// `host A` for one address, `(host A or host B ...)` for several.
+fn any_host(dir: Dir, addrs: &[IpAddr]) -> Expr {
+    if let [addr] = addrs {
+        return Expr::Prim(Prim::Host { dir, addr: *addr });
+    }
+    Expr::Or(
+        addrs
+            .iter()
+            .map(|&addr| Expr::Prim(Prim::Host { dir, addr }))
+            .collect(),
+    )
 }
 
 fn make(and: bool, items: Vec<Expr>) -> Expr {

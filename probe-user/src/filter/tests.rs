@@ -350,7 +350,7 @@ fn errors_point_at_the_token() {
         "expected 'and' or 'or', found 'udp' (column 5)"
     );
     assert!(err("host 10.0.0.300").contains("bad host address '10.0.0.300'"));
-    assert!(err("host example.com").contains("host names are not resolved"));
+    assert!(err("host ::1::2").contains("bad host address '::1::2'"));
     assert!(err("net 10.0.0.0/33").contains("prefix length must be 0 to 32"));
     assert!(err("net 10.0.0.0").contains("needs a prefix length"));
     assert!(err("net 10.0.0.0 mask 300.0.0.0").contains("bad mask"));
@@ -569,5 +569,117 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(s in "[a-z0-9 ()!&|<>=.:/-]{0,80}") {
         let _ = Filter::parse(&s);
+    }
+}
+
+#[test]
+fn tcp_options_select_tcp_flows_with_the_option() {
+    use crate::packet::tcpopt as t;
+    use crate::record::tcpopt_ecn as e;
+    let mut r = tcp(1000, 80, tcpstate::SAW_SYN);
+    if let Some(tp) = r.tcp.as_mut() {
+        tp.options = t::MSS | t::TIMESTAMP | e::DST;
+    }
+    assert!(m("mss", &r));
+    assert!(m("tcpopt mss", &r));
+    assert!(m("tcptimestamp and decn", &r));
+    assert!(!m("wscale", &r));
+    assert!(!m("selackok or selack or secn", &r));
+    assert!(!m(
+        "tcpcc or tcpccnew or tcpccecho or tcpecho or tcpechoreply",
+        &r
+    ));
+    // Only TCP flows carry options (Argus reads other records' bytes as options).
+    let mut u = udp([10, 0, 0, 1], 1, [10, 0, 0, 2], 2);
+    u.tcp = r.tcp;
+    assert!(!m("mss", &u));
+    assert!(err("tcpopt").contains("expected a TCP option"));
+    assert!(err("src mss").contains("column 5"));
+}
+
+#[test]
+fn encaps_names() {
+    use crate::packet::encaps as en;
+    let mut r = udp([10, 0, 0, 1], 1, [10, 0, 0, 2], 2);
+    r.encaps = en::ETHER | en::VLAN;
+    assert!(m("encaps eth", &r));
+    assert!(m("encaps 802q and encaps vlan", &r));
+    assert!(!m("encaps mpls or encaps sll or encaps gre", &r));
+    assert!(
+        !m("encaps atm", &r),
+        "names ocellus never decodes select nothing"
+    );
+    r.encaps = en::MPLS;
+    assert!(m("encaps mpls and not encaps eth", &r));
+    let e = err("encaps token-ring");
+    assert!(e.contains("unknown encapsulation 'token-ring'") && e.contains("column 8"));
+    assert!(err("encaps").contains("expected an encapsulation name"));
+}
+
+#[test]
+fn seq_pcr_and_ploss() {
+    let mut r = tcp(1000, 80, tcpstate::ESTABLISHED);
+    r.seq = 42;
+    assert!(m("seq 42", &r) && m("seq gt 41", &r) && !m("seq lt 42", &r));
+    assert!(m("src seq 42", &r), "seq is one value per record");
+    r.src.appbytes = 300;
+    r.dst.appbytes = 100;
+    // (300 - 100) / 400 = 0.5
+    assert!(m("pcr 0.5", &r) && m("pcr gt 0.4", &r) && !m("pcr gt 0.5", &r));
+    r.dst.appbytes = 900;
+    assert!(m("pcr lt 0", &r) || m("pcr lt 0.0", &r));
+    assert!(!m("pcr gte 0", &r));
+    r.src.appbytes = 0;
+    r.dst.appbytes = 0;
+    assert!(m("pcr 0", &r), "no payload either way: a ratio of 0");
+    // 1 lost of 3 seen + 1 lost = 25 %.
+    r.src.pkts = 3;
+    r.dst.pkts = 4;
+    if let Some(t) = r.tcp.as_mut() {
+        t.src_retrans = 1;
+    }
+    assert!(m("ploss gt 24.9", &r) && m("src ploss 25", &r));
+    assert!(!m("dst ploss gt 0", &r));
+    assert!(!m("src and dst ploss gt 0", &r));
+}
+
+#[test]
+fn host_names_resolve_once_through_etc_hosts() {
+    let f = Filter::parse("host localhost").unwrap_or_else(|e| panic!("{e}"));
+    let mut r = udp([127, 0, 0, 1], 1, [10, 0, 0, 2], 2);
+    assert!(f.matches(&r));
+    r.key.src[..4].copy_from_slice(&[10, 0, 0, 9]);
+    assert!(!f.matches(&r));
+    // The printed tree names addresses and parses back to itself.
+    let again = Filter::parse(&f.to_string()).unwrap_or_else(|e| panic!("{f}: {e}"));
+    assert_eq!(again, f);
+    // Inherited: `host localhost and 10.0.0.2`.
+    let mut r = udp([127, 0, 0, 1], 1, [10, 0, 0, 2], 2);
+    assert!(m("src host localhost and dst 10.0.0.2", &r));
+    r.key.src[..4].copy_from_slice(&[10, 0, 0, 2]);
+    assert!(m("dst localhost or 10.0.0.2", &r));
+    // (A name that fails to resolve is not tried here: that would ask DNS.)
+    let e = err("host a$b");
+    assert!(
+        e.contains("bad host 'a$b'") && e.contains("column 6"),
+        "{e}"
+    );
+}
+
+#[test]
+fn gateway_needs_an_ethers_entry() {
+    let ethers = "# comment\n00:11:22:33:44:55 router1\n0:1:2:3:4:5\tother # x\n";
+    assert_eq!(
+        parse::ether_lookup(ethers, "router1"),
+        Some([0, 0x11, 0x22, 0x33, 0x44, 0x55])
+    );
+    assert_eq!(
+        parse::ether_lookup(ethers, "OTHER"),
+        Some([0, 1, 2, 3, 4, 5])
+    );
+    assert_eq!(parse::ether_lookup(ethers, "nobody"), None);
+    if !std::path::Path::new("/etc/ethers").exists() {
+        let e = err("gateway localhost");
+        assert!(e.contains("no MAC address in /etc/ethers"), "{e}");
     }
 }
