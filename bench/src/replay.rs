@@ -259,6 +259,8 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
                 pcap.clone(),
                 "-w".into(),
                 ocr.to_string_lossy().into_owned(),
+                // Prints the peak number of concurrent flows (memory per flow).
+                "--stats".into(),
             ];
             let label = match w {
                 Some(n) => {
@@ -459,7 +461,34 @@ pub fn results_markdown(
             fmt_opt(vs(tcpdump, true), 2),
         );
     }
+    // Memory per concurrent flow: peak RSS over the most flows held at once
+    // (ocellus --stats; Argus follows the same flow model on the same input,
+    // so its RSS is divided by the same count).
+    if let Some(flows) = runs.iter().find_map(|r| peak_flows(&r.stderr_tail)) {
+        let _ = writeln!(
+            md,
+            "\nMemory per concurrent flow (peak RSS / {flows} flows at once, from `ocellus probe --stats`):\n"
+        );
+        for r in runs {
+            if let Some(u) = r.usage.as_ref().filter(|_| r.tool != "tcpdump") {
+                let _ = writeln!(
+                    md,
+                    "- {}: {:.0} bytes",
+                    r.label,
+                    u.max_rss_kib as f64 * 1024.0 / flows as f64
+                );
+            }
+        }
+    }
     md
+}
+
+/// The most flows held at once, from `ocellus probe --stats`'s summary line
+/// ("... flows (at most N at once) ...").
+fn peak_flows(stderr: &str) -> Option<u64> {
+    let (_, rest) = stderr.rsplit_once("(at most ")?;
+    let n = rest.split_whitespace().next()?;
+    n.parse().ok().filter(|&n| n > 0)
 }
 
 /// Runs the benchmark and writes `replay-<date>.json` and `.md` into the results directory.
@@ -502,6 +531,13 @@ pub fn replay(opts: &ReplayOptions) -> Result<(Vec<ToolRun>, PathBuf, PathBuf), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_flows_is_read_from_the_stats_line() {
+        let line = "ocellus probe: 10 packets, 900 bytes, 4 flows (at most 3 at once), 5 records";
+        assert_eq!(peak_flows(line), Some(3));
+        assert_eq!(peak_flows("no stats here"), None);
+    }
 
     #[test]
     fn measure_reports_cpu_and_rss_of_the_child() {
