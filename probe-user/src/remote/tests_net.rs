@@ -51,10 +51,29 @@ fn client(since_ns: u64) -> ClientOptions {
     }
 }
 
+/// Records in due order, as a probe sends them: their last times jump
+/// back and forth (a long flow's record comes after short later ones), so
+/// resuming "after the last ltime seen" would skip or repeat records.
+fn rec_due_order(i: u64) -> FlowRecord {
+    let mut r = rec(i);
+    r.ltime_ns = T0 + (i * 7919 % 1009) * 1_000_000;
+    r.stime_ns = r.ltime_ns - 5;
+    r
+}
+
 /// Writes records `range` to the ring (when given) and publishes them.
 fn produce(hub: &Hub, ring: &mut Option<RingWriter>, range: std::ops::Range<u64>) {
+    produce_with(hub, ring, range, rec)
+}
+
+fn produce_with(
+    hub: &Hub,
+    ring: &mut Option<RingWriter>,
+    range: std::ops::Range<u64>,
+    make: fn(u64) -> FlowRecord,
+) {
     for i in range {
-        let r = rec(i);
+        let r = make(i);
         let pos = ring.as_mut().map(|w| {
             w.write(&r).unwrap();
             w.position().unwrap()
@@ -156,23 +175,30 @@ fn resume_case(ringed: bool) {
     };
     let server = serve(&hub);
     let addr = server.local_addr().to_string();
-    produce(&hub, &mut ring, 0..1000);
+    produce_with(&hub, &mut ring, 0..1000, rec_due_order);
+    let mut next = 1000;
     for filter in ["", "tcp"] {
         let keep = |i: &u64| filter.is_empty() || i.is_multiple_of(2);
         let mut src = connect(&addr, &client(1), filter, 0).unwrap();
         let first = take(&mut src, 300);
         let (stream, pos) = (src.stream, src.position());
         assert!(pos.is_some());
+        // Later records with earlier last times exist: an ltime resume point
+        // would lose them.
+        let last_ltime = rec_due_order(*first.last().unwrap()).ltime_ns;
+        assert!((300..1000).any(|i| rec_due_order(i).ltime_ns < last_ltime));
         // The connection goes away mid-stream; the records published
         // meanwhile must still come, once.
         drop(src);
+        produce_with(&hub, &mut ring, next..next + 200, rec_due_order);
+        next += 200;
         let mut src = connect_after(&addr, &client(1), filter, stream, pos).unwrap();
-        let total = (0..1000).filter(keep).count();
+        let total = (0..next).filter(keep).count();
         let rest = take(&mut src, total - 300);
         let all: Vec<u64> = first.into_iter().chain(rest).collect();
         assert_eq!(
             all,
-            (0..1000).filter(keep).collect::<Vec<_>>(),
+            (0..next).filter(keep).collect::<Vec<_>>(),
             "filter '{filter}'"
         );
     }
