@@ -492,3 +492,139 @@ fn ipfix_export_round_trips_through_collect_and_nfdump() {
     let theirs = nfdump_flows(&nf.flows());
     assert_eq!(theirs, sent_map, "nfdump got every flow and counter");
 }
+
+/// `ocellus collect --listen tcp://` on a free port; returns the child, the
+/// port and its stderr.
+fn start_collect_tcp(
+    out: &Path,
+    extra: &[&str],
+) -> (Child, u16, BufReader<std::process::ChildStderr>) {
+    let mut child = ocellus("collect")
+        .args(["--listen", "tcp://127.0.0.1:0", "--stats"])
+        .args(extra)
+        .arg("-w")
+        .arg(out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ocellus collect");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("collect's first line");
+    assert!(line.contains("listening on tcp://"), "{line}");
+    let port = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (child, port, err)
+}
+
+/// Whether the collector closed `s` (end of stream or reset) within `secs`.
+fn closed_by_peer(s: &mut std::net::TcpStream, secs: u64) -> bool {
+    use std::io::Read as _;
+    s.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
+    let mut b = [0u8; 16];
+    !matches!(s.read(&mut b), Err(ref e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+}
+
+#[test]
+fn ipfix_over_tcp_round_trips_and_hostile_streams_are_closed() {
+    use std::io::Write as _;
+    use std::net::TcpStream;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut inputs = Vec::new();
+    for cap in ["ipfixprobe-mixed.pcap", "ipfixprobe-http.pcap"] {
+        let ocr = tmp.path().join(format!("{cap}.ocr"));
+        let o = output(
+            ocellus("probe")
+                .arg("-r")
+                .arg(corpus_dir().join(cap))
+                .arg("-w")
+                .arg(&ocr),
+        );
+        assert!(o.status.success(), "probe {cap}: {o:?}");
+        inputs.push(ocr);
+    }
+    let out = tmp.path().join("back.ocr");
+    let (collect, port, err) = start_collect_tcp(
+        &out,
+        &[
+            "--idle-exit",
+            "6",
+            "--tcp-idle-timeout",
+            "1",
+            "--max-exporters",
+            "3",
+        ],
+    );
+    let addr = format!("127.0.0.1:{port}");
+    // Three exporters that connect and say nothing fill the slots: a fourth
+    // is closed at once; the silent ones are closed after the idle timeout.
+    let mut silent: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(&addr).unwrap();
+    assert!(
+        closed_by_peer(&mut extra, 3),
+        "a fourth exporter is refused"
+    );
+    for s in &mut silent {
+        assert!(closed_by_peer(s, 5), "a silent exporter is closed");
+    }
+    // Hostile streams: each is closed, and the collector goes on.
+    let hostile = |bytes: &[u8], then_close: bool| {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(bytes).unwrap();
+        if then_close {
+            drop(s);
+        } else {
+            assert!(closed_by_peer(&mut s, 3), "{bytes:?} was not closed");
+        }
+    };
+    hostile(b"GET / HTTP/1.0\r\n\r\n", false);
+    hostile(&[0, 10, 0, 0], false);
+    hostile(&[0, 9, 0, 1, 0, 0, 0, 0], false);
+    let mut truncated = vec![0u8; 40];
+    truncated[..4].copy_from_slice(&[0, 10, 0, 100]);
+    hostile(&truncated, true);
+    let mut sent = Vec::new();
+    for ocr in &inputs {
+        let o = output(
+            ocellus("read")
+                .arg("-r")
+                .arg(ocr)
+                .args(["--ipfix", &format!("tcp://{addr}")]),
+        );
+        assert!(o.status.success(), "read --ipfix tcp: {o:?}");
+        sent.extend(read_records(ocr));
+    }
+    let stats = finish_collect(collect, err);
+    let ip: Vec<FlowRecord> = sent.into_iter().filter(|r| r.key.class().is_ip()).collect();
+    assert!(ip.len() > 20, "{}", ip.len());
+    let back = read_records(&out);
+    assert_eq!(back.len(), ip.len(), "{stats}");
+    assert_eq!(
+        ocellus_flows(&back),
+        ocellus_flows(&ip),
+        "every flow and counter came over TCP"
+    );
+    assert_eq!(stat(&stats, "tcp_refused"), 1, "{stats}");
+    assert_eq!(stat(&stats, "tcp_closed_idle"), 3, "{stats}");
+    assert_eq!(stat(&stats, "tcp_closed_bad_stream"), 3, "{stats}");
+    assert_eq!(stat(&stats, "tcp_closed_mid_message"), 1, "{stats}");
+    assert_eq!(
+        stat(&stats, "tcp_accepted"),
+        3 + 4 + inputs.len() as u64,
+        "{stats}"
+    );
+    for why in [
+        "refused: too many exporters",
+        "sent nothing for",
+        "not an IPFIX stream (version 18245",
+        "message length 0 is shorter",
+        "version 9",
+        "closed in the middle of a message (40 bytes dropped)",
+    ] {
+        assert!(stats.contains(why), "no '{why}' in the log:\n{stats}");
+    }
+}

@@ -608,3 +608,120 @@ fn insecure_only_on_loopback_and_the_allow_list_refuses() {
     assert!(log.contains("reader 127.0.0.1:"), "{log}");
     p.stop();
 }
+
+/// A probe replaying a capture into a ring and serving it (plain TCP on
+/// loopback), its in-memory backlog made too small to matter.
+fn ring_probe(cap: &str, ring: &Path, port: u16) -> Proc {
+    let mut cmd = ocellus("probe");
+    cmd.arg("-r")
+        .arg(corpus_dir().join(cap))
+        .arg("-q")
+        .arg("-w")
+        .arg(ring)
+        .args(["-P", &port.to_string(), "--insecure", "--backlog", "10"]);
+    let p = Proc::spawn(cmd);
+    p.wait_log("serving records on", 20);
+    p
+}
+
+const FIELDS: [&str; 10] = [
+    "stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "spkts", "dpkts", "bytes",
+];
+
+/// The records of a ring (or file), one line each, as `ocellus read -r` prints them.
+fn ring_lines(ring: &Path) -> Vec<String> {
+    read_lines(
+        ocellus("read")
+            .arg("-r")
+            .arg(ring)
+            .args(["-L", "-1", "-u", "-nn", "-c", ",", "-s"])
+            .args(FIELDS),
+    )
+}
+
+/// Waits until `ring` holds `n` records; fails on more.
+fn wait_ring(ring: &Path, n: usize, secs: u64) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let have = if ring.exists() {
+            ring_lines(ring).len()
+        } else {
+            0
+        };
+        if have >= n {
+            assert_eq!(have, n, "{}: each record once", ring.display());
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{} has {have} of {n} records",
+            ring.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_late_reader_gets_the_backlog_from_the_ring_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n_a = expected_records(CAP_A, tmp.path());
+    let ring = tmp.path().join("ring/");
+    let port = free_port();
+    let probe = ring_probe(CAP_A, &ring, port);
+    wait_ring(&ring, n_a, 30);
+    let want = ring_lines(&ring);
+    assert!(want.len() > 1000, "{}", want.len());
+    // The probe kept 10 records in memory: the rest can only come from disk.
+    let got = read_lines(
+        ocellus("read")
+            .args(["-S", &format!("127.0.0.1:{port}"), "--insecure"])
+            .args(["--since", "all", "-N", &want.len().to_string()])
+            .args(["-L", "-1", "-u", "-nn", "-c", ",", "-s"])
+            .args(FIELDS),
+    );
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the reader's records differ from the ring's");
+    let log = probe.stop();
+    assert!(log.contains("accepted as anonymous"), "{log}");
+}
+
+#[test]
+fn a_relay_resumes_a_probe_restarted_on_its_ring_without_loss_or_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n_a = expected_records(CAP_A, tmp.path());
+    let n_b = expected_records(CAP_B, tmp.path());
+    let (probe_ring, relay_ring) = (tmp.path().join("probe/"), tmp.path().join("relay/"));
+    let port = free_port();
+    let probe_a = ring_probe(CAP_A, &probe_ring, port);
+    let mut cmd = ocellus("relay");
+    cmd.args(["-S", &format!("1=127.0.0.1:{port}"), "--insecure"])
+        .args(["--window", "200ms", "--backoff-max", "300ms", "--stats"])
+        .arg("-w")
+        .arg(&relay_ring);
+    let relay = Proc::spawn(cmd);
+    relay.wait_log("source 1 (127.0.0.1", 20);
+    wait_ring(&relay_ring, n_a, 30);
+    // The probe goes away; a new one writes on in the same ring, serving
+    // both captures' records. The relay must take only the new ones.
+    let _ = probe_a.stop();
+    relay.wait_log("went away", 10);
+    let probe_b = ring_probe(CAP_B, &probe_ring, port);
+    relay.wait_log("resuming after the last record received", 20);
+    wait_ring(&relay_ring, n_a + n_b, 30);
+    std::thread::sleep(Duration::from_millis(1500));
+    wait_ring(&relay_ring, n_a + n_b, 1);
+    // The same records as the probes' ring, each once (merged in time
+    // order, so compare as sets).
+    let mut got = ring_lines(&relay_ring);
+    let mut want = ring_lines(&probe_ring);
+    assert_eq!(want.len(), n_a + n_b);
+    got.sort();
+    want.sort();
+    assert!(got == want, "the relay's records differ from the probes'");
+    let log = relay.stop();
+    assert!(
+        log.contains("0 late") || log.contains("records received"),
+        "{log}"
+    );
+    drop(probe_b);
+}

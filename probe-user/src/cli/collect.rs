@@ -16,23 +16,36 @@ const HELP: &str = "\
 ocellus collect: NetFlow v5, v9 and IPFIX export packets in, flow records out
 
 Usage: ocellus collect --listen udp://ADDR:PORT [OPTIONS] [- FILTER]
+       ocellus collect --listen tcp://ADDR:PORT [OPTIONS] [- FILTER]
        ocellus collect -r EXPORTS.pcap... [OPTIONS] [- FILTER]
 
   --listen udp://ADDR:PORT   receive export datagrams (port 0: any free port;
                              the bound address is printed on stderr)
+  --listen tcp://ADDR:PORT   accept IPFIX exporters over TCP (RFC 7011 10.4:
+                             messages framed by their length); a stream that is
+                             not IPFIX is closed with the reason logged
+  --max-exporters N          with tcp://: most exporter connections at once (64)
+  --tcp-idle-timeout SECONDS with tcp://: close a connection silent this long (600)
   -r FILE...                 read export datagrams from capture files (UDP to
                              any port; other traffic is skipped)
   -w OUT                     write records (file, ring directory/, or - for a
                              stream) instead of printing them
   --stats                    print the collector's counters on stderr at the end
   --idle-exit SECONDS        with --listen: stop after this long without a datagram
-  --max-datagrams N          with --listen: stop after N datagrams
+  --max-datagrams N          with --listen: stop after N datagrams (TCP: messages)
   --template-timeout SECONDS forget templates not refreshed for this long (1800)
+  --no-scale-sampling        keep packet and byte counters as exported instead
+                             of multiplying them by the sampling rate
   Printing options are those of ocellus read (-n, -s, -c, -L, -u, -p, -N, -Z, --json).
 
 Records are flagged N (NetFlow-derived). Their byte counts are what the
 exporter counted: IP bytes (IP header and payload), without the link-layer
-header that a probe counts. Counters are not scaled by sampling rates.
+header that a probe counts. As nfdump's nfcapd does by default, packet and
+byte counters are multiplied by the sampling rate (1 in N) the exporter
+announces: the NetFlow v5 header's sampling interval, a record's own
+samplingInterval, or the rate of the exporter's options data
+(samplingInterval, samplerRandomInterval, samplingPacketInterval/Space).
+Scaled records carry the SAMPLED flag; --stats counts them (scaled_records).
 Records of RFC 5103 biflows have both directions; others only the source side.
 ";
 
@@ -45,6 +58,8 @@ struct CollectArgs {
     idle_exit: Option<Duration>,
     max_datagrams: Option<u64>,
     template_timeout_s: Option<u64>,
+    tcp: crate::netflow::tcp::TcpConfig,
+    no_scale_sampling: bool,
     read: ReadArgs,
 }
 
@@ -75,6 +90,7 @@ fn parse_args(args: &[String]) -> Result<CollectArgs, String> {
             }
             "-w" => a.write = Some(value(&mut i, "-w")?),
             "--stats" => a.stats = true,
+            "--no-scale-sampling" => a.no_scale_sampling = true,
             "--idle-exit" => {
                 let v = value(&mut i, "--idle-exit")?;
                 let s: f64 = v
@@ -87,6 +103,23 @@ fn parse_args(args: &[String]) -> Result<CollectArgs, String> {
             "--max-datagrams" => {
                 let v = value(&mut i, "--max-datagrams")?;
                 a.max_datagrams = Some(number(&v, "--max-datagrams")?);
+            }
+            "--max-exporters" => {
+                let v = value(&mut i, "--max-exporters")?;
+                let n = number(&v, "--max-exporters")?;
+                if !(1..=4096).contains(&n) {
+                    return Err(format!("--max-exporters {v}: use between 1 and 4096"));
+                }
+                a.tcp.max_exporters = n as usize;
+            }
+            "--tcp-idle-timeout" => {
+                let v = value(&mut i, "--tcp-idle-timeout")?;
+                let s: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86400.0)
+                    .ok_or_else(|| format!("--tcp-idle-timeout {v}: expected seconds"))?;
+                a.tcp.idle_timeout = Duration::from_secs_f64(s);
             }
             "--template-timeout" => {
                 let v = value(&mut i, "--template-timeout")?;
@@ -190,7 +223,10 @@ fn run(a: &CollectArgs) -> Result<(), Box<dyn std::error::Error>> {
         max: a.read.max_records,
         emitted: 0,
     };
-    let mut cfg = CollectorConfig::default();
+    let mut cfg = CollectorConfig {
+        scale_sampling: !a.no_scale_sampling,
+        ..CollectorConfig::default()
+    };
     if let Some(s) = a.template_timeout_s {
         cfg.template_timeout_ns = s.saturating_mul(1_000_000_000);
     }
@@ -234,8 +270,11 @@ fn listen(
     collector: &mut Collector,
     output: &mut Output,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(addr) = spec.strip_prefix("tcp://") {
+        return listen_tcp(spec, addr, a, collector, output);
+    }
     let addr = spec.strip_prefix("udp://").ok_or_else(|| {
-        format!("--listen {spec}: expected udp://ADDR:PORT (e.g. udp://127.0.0.1:2055)")
+        format!("--listen {spec}: expected udp://ADDR:PORT or tcp://ADDR:PORT (e.g. udp://127.0.0.1:2055)")
     })?;
     let sock = UdpSocket::bind(addr).map_err(|e| format!("--listen {spec}: {e}"))?;
     eprintln!("ocellus collect: listening on udp://{}", sock.local_addr()?);
@@ -279,6 +318,59 @@ fn listen(
             collector.expire_templates(now_ns());
             last_sweep = Instant::now();
         }
+    }
+    Ok(())
+}
+
+/// `--listen tcp://`: IPFIX exporters over TCP, all served by this thread.
+fn listen_tcp(
+    spec: &str,
+    addr: &str,
+    a: &CollectArgs,
+    collector: &mut Collector,
+    output: &mut Output,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use crate::netflow::tcp::TcpIngest;
+    let mut ingest = TcpIngest::bind(addr, a.tcp).map_err(|e| format!("--listen {spec}: {e}"))?;
+    eprintln!(
+        "ocellus collect: listening on tcp://{}",
+        ingest.local_addr()?
+    );
+    let mut recs = Vec::with_capacity(1024);
+    let mut last_message = Instant::now();
+    let mut messages: u64 = 0;
+    let mut last_sweep = Instant::now();
+    loop {
+        if a.max_datagrams.is_some_and(|n| messages >= n) {
+            break;
+        }
+        recs.clear();
+        let n = ingest.poll(Duration::from_millis(200), collector, now_ns(), &mut recs)?;
+        for r in &recs {
+            output.emit(r)?;
+        }
+        if n > 0 {
+            messages += n;
+            last_message = Instant::now();
+        } else {
+            output.flush()?;
+            if a.idle_exit.is_some_and(|d| last_message.elapsed() >= d) {
+                break;
+            }
+        }
+        if last_sweep.elapsed() >= Duration::from_secs(10) {
+            collector.expire_templates(now_ns());
+            last_sweep = Instant::now();
+        }
+    }
+    if a.stats {
+        let line: Vec<String> = ingest
+            .stats()
+            .fields()
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        eprintln!("ocellus collect: {}", line.join(" "));
     }
     Ok(())
 }

@@ -288,7 +288,7 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         ..ReplayConfig::default()
     };
     let served = a.serve.start("probe")?;
-    let out = with_server(a, record_out(a, false)?, &served)?;
+    let out = with_server(a, false, &served)?;
 
     let bar = if !a.quiet && std::io::stderr().is_terminal() {
         let pb = match total {
@@ -356,17 +356,18 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     })
 }
 
+fn sink_options(a: &ProbeArgs) -> SinkOptions {
+    SinkOptions {
+        segment_bytes: a.segment_size,
+        max_segments: Some(a.max_segments),
+        append: a.append,
+        ..SinkOptions::default()
+    }
+}
+
 fn record_out(a: &ProbeArgs, live: bool) -> Result<Box<dyn RecordOut>, Box<dyn std::error::Error>> {
     Ok(match &a.write {
-        Some(spec) => Box::new(SinkOut(ring::open_sink(
-            spec,
-            &SinkOptions {
-                segment_bytes: a.segment_size,
-                max_segments: Some(a.max_segments),
-                append: a.append,
-                ..SinkOptions::default()
-            },
-        )?)),
+        Some(spec) => Box::new(SinkOut(ring::open_sink(spec, &sink_options(a))?)),
         None => Box::new(PrintOut {
             printer: crate::print::Printer::new(crate::print::PrintOptions::default()),
             out: std::io::BufWriter::new(std::io::stdout()),
@@ -375,22 +376,26 @@ fn record_out(a: &ProbeArgs, live: bool) -> Result<Box<dyn RecordOut>, Box<dyn s
     })
 }
 
-/// With -P, records also go to the server's hub; without -w they are then
-/// only served, not printed.
+/// The record output: with -P, records also go to the server's hub (after
+/// -w, so that a ring's readers get their backlog from the ring); without
+/// -w they are then only served, not printed.
 fn with_server(
     a: &ProbeArgs,
-    out: Box<dyn RecordOut>,
+    live: bool,
     served: &Option<(
         std::sync::Arc<crate::remote::hub::Hub>,
         crate::remote::server::Server,
     )>,
 ) -> Result<Box<dyn RecordOut>, Box<dyn std::error::Error>> {
     let out: Box<dyn RecordOut> = match served {
-        Some((hub, _)) => Box::new(super::serve::HubOut {
-            inner: a.write.is_some().then_some(out),
-            hub: std::sync::Arc::clone(hub),
-        }),
-        None => out,
+        Some((hub, _)) => {
+            let sink = match &a.write {
+                Some(spec) => Some(ring::open_sink(spec, &sink_options(a))?),
+                None => None,
+            };
+            Box::new(super::serve::HubOut::new(sink, std::sync::Arc::clone(hub)))
+        }
+        None => record_out(a, live)?,
     };
     match &a.ipfix {
         Some(spec) => {
@@ -548,7 +553,7 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 u.name, u.uid, u.gid
             );
         }
-        with_server(a, record_out(a, true)?, &served)
+        with_server(a, true, &served)
     })();
     let out = match started {
         Ok(o) => {

@@ -6,6 +6,7 @@ use crate::record::FlowRecord;
 use crate::remote::hub::{Hub, HubConfig};
 use crate::remote::server::{ServeOptions, Server};
 use crate::remote::RemoteError;
+use crate::ring::RecordSink;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,7 +43,8 @@ pub struct ServeArgs {
     /// Records queued per reader; a reader that falls this far behind is cut off.
     #[arg(long, default_value_t = 8192, value_name = "N")]
     pub queue: usize,
-    /// Records kept for readers that ask for the backlog (--since).
+    /// Records kept in memory for readers that ask for the backlog (--since);
+    /// with -w DIR/ (a ring) the backlog is the ring on disk instead.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub backlog: usize,
     /// A reader that has not finished its handshake in this time is refused.
@@ -98,23 +100,39 @@ impl ServeArgs {
     }
 }
 
-/// Writes records to an inner output (if any) and publishes them to a hub.
+/// Writes records to a sink (if any), then publishes them to a hub with
+/// their place in the sink when it is a ring (readers' backlogs then come
+/// from the ring on disk).
 pub(crate) struct HubOut {
-    pub inner: Option<Box<dyn RecordOut>>,
-    pub hub: Arc<Hub>,
+    sink: Option<Box<dyn RecordSink + Send>>,
+    hub: Arc<Hub>,
+}
+
+impl HubOut {
+    pub(crate) fn new(sink: Option<Box<dyn RecordSink + Send>>, hub: Arc<Hub>) -> HubOut {
+        if let Some(s) = &sink {
+            if let Some((dir, id)) = s.ring_info() {
+                hub.attach_ring(dir, id, s.ring_position());
+            }
+        }
+        HubOut { sink, hub }
+    }
 }
 
 impl RecordOut for HubOut {
     fn write_record(&mut self, rec: &FlowRecord) -> Result<(), PipelineError> {
-        self.hub.publish(rec);
-        match &mut self.inner {
-            Some(o) => o.write_record(rec),
-            None => Ok(()),
+        let mut pos = None;
+        if let Some(s) = &mut self.sink {
+            s.write(rec)
+                .map_err(|e| PipelineError::Output(e.to_string()))?;
+            pos = s.ring_position();
         }
+        self.hub.publish_at(rec, pos);
+        Ok(())
     }
     fn finish(&mut self) -> Result<(), PipelineError> {
-        match &mut self.inner {
-            Some(o) => o.finish(),
+        match &mut self.sink {
+            Some(s) => s.flush().map_err(|e| PipelineError::Output(e.to_string())),
             None => Ok(()),
         }
     }

@@ -11,8 +11,14 @@
 //!   link-layer header and no FCS, where the probe (and Argus on packets)
 //!   counts whole frames. `appbytes`, sizes, intervals and TTL ranges are unknown
 //!   and left 0.
-//! - Counters are as exported, not scaled by a sampling rate; options records
-//!   that announce a rate are decoded and kept ([`Collector::sampling_interval`]).
+//! - Counters are scaled by the exporter's sampling rate (1 in N), as nfdump's
+//!   nfcapd does by default: the NetFlow v5 header's sampling interval, a
+//!   data record's own samplingInterval / samplerRandomInterval, or the rate
+//!   the exporter's options data announce for the domain (samplingInterval,
+//!   samplerRandomInterval, samplingPacketInterval/Space;
+//!   [`Collector::sampling_interval`]). Scaled records carry
+//!   [`flag::SAMPLED`]; `CollectorConfig::scale_sampling = false` keeps the
+//!   counters as exported.
 //! - RFC 5103 biflows (reverse elements, enterprise 29305) become one
 //!   bidirectional record; a uniflow record has an empty destination side.
 //! - ICMP type and code come from icmpTypeCode elements, or from the
@@ -29,6 +35,7 @@
 #![deny(unsafe_code)]
 
 pub mod ie;
+pub mod tcp;
 
 use crate::capture::{CaptureError, MergedReader};
 use crate::packet::{encaps, tcpflag, Net, PacketInfo};
@@ -89,11 +96,13 @@ pub struct CollectorStats {
     pub enterprise_fields_skipped: u64,
     /// Datagrams that are not NetFlow/IPFIX at all (unknown version).
     pub unknown_version: u64,
+    /// Records whose counters were scaled by a sampling rate.
+    pub scaled_records: u64,
 }
 
 impl CollectorStats {
     /// The counters as (name, value) pairs, for `--stats`.
-    pub fn fields(&self) -> [(&'static str, u64); 22] {
+    pub fn fields(&self) -> [(&'static str, u64); 23] {
         [
             ("datagrams", self.datagrams),
             ("v5_datagrams", self.v5_datagrams),
@@ -117,6 +126,7 @@ impl CollectorStats {
             ("records_without_address", self.records_without_address),
             ("enterprise_fields_skipped", self.enterprise_fields_skipped),
             ("unknown_version", self.unknown_version),
+            ("scaled_records", self.scaled_records),
         ]
     }
 }
@@ -138,6 +148,9 @@ pub struct CollectorConfig {
     pub max_held_sets: usize,
     pub max_held_bytes: usize,
     pub held_timeout_ns: u64,
+    /// Multiply packet and byte counters by the sampling rate the exporter
+    /// announces (and flag the record [`flag::SAMPLED`]); nfcapd's default.
+    pub scale_sampling: bool,
 }
 
 impl Default for CollectorConfig {
@@ -150,6 +163,7 @@ impl Default for CollectorConfig {
             max_held_sets: 256,
             max_held_bytes: 1 << 20,
             held_timeout_ns: 10 * 1_000_000_000,
+            scale_sampling: true,
         }
     }
 }
@@ -558,6 +572,8 @@ impl Collector {
             export_ns: secs * 1_000_000_000 + nsecs,
             uptime_ms: Some(uptime_ms),
         };
+        // Bytes 22-23: sampling mode (2 bits) and interval (14 bits).
+        let rate = u32::from(u16_at(d, 22).unwrap_or(0) & 0x3fff);
         for i in 0..usize::from(count) {
             let r = &d[HDR + i * REC..HDR + (i + 1) * REC];
             let mut a = Acc {
@@ -575,7 +591,8 @@ impl Collector {
                 ..Acc::default()
             };
             a.has_reverse = false;
-            if let Some(rec) = self.make_record(&a, &ctx, exporter, None) {
+            if let Some(mut rec) = self.make_record(&a, &ctx, exporter, None) {
+                self.scale(&mut rec, rate);
                 out.push(rec);
             }
         }
@@ -930,6 +947,7 @@ impl Collector {
             return;
         };
         let system_init_ms = domain.system_init_ms;
+        let domain_rate = domain.sampling_interval;
         let mut off = 0usize;
         while s.len() - off >= t.min_len {
             let mut a = Acc::default();
@@ -981,10 +999,27 @@ impl Collector {
                 }
                 continue;
             }
-            if let Some(rec) = self.make_record(&a, &ctx, key.exporter, system_init_ms) {
+            if let Some(mut rec) = self.make_record(&a, &ctx, key.exporter, system_init_ms) {
+                self.scale(&mut rec, a.sampling().unwrap_or(domain_rate));
                 out.push(rec);
             }
         }
+    }
+
+    /// Multiplies the counters by `rate` (1 in N) when it is above 1 and
+    /// scaling is on.
+    fn scale(&mut self, rec: &mut FlowRecord, rate: u32) {
+        if rate <= 1 || !self.cfg.scale_sampling {
+            return;
+        }
+        let n = u64::from(rate);
+        for d in [&mut rec.src, &mut rec.dst] {
+            d.pkts = d.pkts.saturating_mul(n);
+            d.bytes = d.bytes.saturating_mul(n);
+            d.appbytes = d.appbytes.saturating_mul(n);
+        }
+        rec.flags |= flag::SAMPLED;
+        self.stats.scaled_records += 1;
     }
 
     fn make_record(

@@ -637,3 +637,100 @@ fn seeded_mutations_of_real_exports_never_panic_and_stay_bounded() {
     }
     assert!(c.stats().records > 0);
 }
+
+#[test]
+fn v5_header_sampling_interval_scales_counters() {
+    let mut p = v5_packet(1000, 1_700_000_000, &[(900, 1000, 6, 1, 2)]);
+    // Mode 01 (deterministic), interval 64.
+    p[22..24].copy_from_slice(&(0x4000u16 | 64).to_be_bytes());
+    let mut c = Collector::default();
+    let mut out = Vec::new();
+    c.decode(EXP, 0, &p, &mut out).unwrap();
+    assert_eq!((out[0].src.pkts, out[0].src.bytes), (3 * 64, 300 * 64));
+    assert_eq!(out[0].flags & flag::SAMPLED, flag::SAMPLED);
+    assert_eq!(c.stats().scaled_records, 1);
+    // Interval 0 or 1: unsampled, untouched.
+    for interval in [0u16, 1] {
+        p[22..24].copy_from_slice(&interval.to_be_bytes());
+        out.clear();
+        c.decode(EXP, 0, &p, &mut out).unwrap();
+        assert_eq!((out[0].src.pkts, out[0].flags & flag::SAMPLED), (3, 0));
+    }
+    // Scaling off: as exported, not flagged.
+    p[22..24].copy_from_slice(&64u16.to_be_bytes());
+    let mut c = Collector::new(CollectorConfig {
+        scale_sampling: false,
+        ..CollectorConfig::default()
+    });
+    out.clear();
+    c.decode(EXP, 0, &p, &mut out).unwrap();
+    assert_eq!((out[0].src.pkts, out[0].flags & flag::SAMPLED), (3, 0));
+    assert_eq!(c.stats().scaled_records, 0);
+}
+
+/// An IPFIX data template 256 (addresses, packets, octets, and `extra`) and
+/// one record of 5 packets / 700 octets.
+fn sampled_flow(extra: &[(u16, u16)], extra_vals: &[u32]) -> (Vec<u8>, Vec<u8>) {
+    let mut fields = vec![
+        (ie::SOURCE_IPV4_ADDRESS, 4, 0),
+        (ie::DESTINATION_IPV4_ADDRESS, 4, 0),
+        (ie::PACKET_DELTA_COUNT, 4, 0),
+        (ie::OCTET_DELTA_COUNT, 4, 0),
+        (ie::PACKET_DELTA_COUNT, 4, ie::REVERSE_PEN),
+    ];
+    fields.extend(extra.iter().map(|&(id, len)| (id, len, 0)));
+    let t = tmpl(256, &fields);
+    let mut d = Vec::new();
+    for v in [0x0a00_0001u32, 0x0a00_0002, 5, 700, 2] {
+        d.extend_from_slice(&v.to_be_bytes());
+    }
+    for v in extra_vals {
+        d.extend_from_slice(&v.to_be_bytes());
+    }
+    (t, d)
+}
+
+#[test]
+fn ipfix_sampling_from_options_data_and_from_the_record_scales_both_directions() {
+    // Options template 400 (scope observationDomainId) announcing
+    // samplerRandomInterval 1000; then a data record: scaled by 1000.
+    let mut ot = Vec::new();
+    ot.extend_from_slice(&400u16.to_be_bytes());
+    ot.extend_from_slice(&2u16.to_be_bytes());
+    ot.extend_from_slice(&1u16.to_be_bytes());
+    for (id, len) in [(149u16, 4u16), (ie::SAMPLER_RANDOM_INTERVAL, 4)] {
+        ot.extend_from_slice(&id.to_be_bytes());
+        ot.extend_from_slice(&len.to_be_bytes());
+    }
+    let mut od = Vec::new();
+    for v in [7u32, 1000] {
+        od.extend_from_slice(&v.to_be_bytes());
+    }
+    let (t, d) = sampled_flow(&[], &[]);
+    let m = Msg::new(7, 1_700_000_000)
+        .set(3, &ot)
+        .set(400, &od)
+        .set(2, &t)
+        .set(256, &d)
+        .done();
+    let mut c = Collector::default();
+    let mut out = Vec::new();
+    assert_eq!(c.decode(EXP, 0, &m, &mut out), Ok(1));
+    let r = &out[0];
+    assert_eq!((r.src.pkts, r.src.bytes, r.dst.pkts), (5000, 700_000, 2000));
+    assert_eq!(r.flags & flag::SAMPLED, flag::SAMPLED);
+    // Another domain of the same exporter announced nothing: as exported.
+    let m = Msg::new(8, 1_700_000_000).set(2, &t).set(256, &d).done();
+    out.clear();
+    c.decode(EXP, 0, &m, &mut out).unwrap();
+    assert_eq!((out[0].src.pkts, out[0].flags & flag::SAMPLED), (5, 0));
+    // A record carrying its own samplingInterval (4) wins over the domain's.
+    let (t, d) = sampled_flow(&[(ie::SAMPLING_INTERVAL, 4)], &[4]);
+    let m = Msg::new(7, 1_700_000_000).set(2, &t).set(256, &d).done();
+    out.clear();
+    c.decode(EXP, 0, &m, &mut out).unwrap();
+    assert_eq!((out[0].src.pkts, out[0].src.bytes), (20, 2800));
+    assert_eq!(c.stats().scaled_records, 2);
+    // The domain keeps the rate its options data announced.
+    assert_eq!(c.sampling_interval(EXP, 7, 10), Some(1000));
+}

@@ -104,6 +104,9 @@ pub mod flag {
     pub const FRAG_OVERLAP: u32 = 1 << 13;
     /// Packets whose headers were cut by the snap length contributed to this record.
     pub const TRUNCATED: u32 = 1 << 14;
+    /// NetFlow/IPFIX: packet and byte counters were multiplied by the
+    /// exporter's sampling rate (1 in N).
+    pub const SAMPLED: u32 = 1 << 15;
 }
 
 /// TCP state bits, `TcpPerf::state` (Argus ARGUS_SAW_SYN etc.).

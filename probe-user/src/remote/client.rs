@@ -1,12 +1,12 @@
 //! The reading side: connects to a probe or relay (`ocellus read -S`, a
 //! relay's sources), says hello, and reads the record stream that follows.
 
-use super::proto::{Hello, Reply};
+use super::proto::{Hello, Mark, Reply, MARK_LEN};
 use super::{is_loopback, resolve, ClientOptions, RemoteError};
+use crate::record::codec::{self, CodecError};
 use crate::record::FlowRecord;
-use crate::ring::StreamReader;
-use crate::ring::{RecordSource, RingError, SourceOptions, SourceStats};
-use std::io::{Read, Write};
+use crate::ring::{RecordSource, RingError, RingPos, SourceStats};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,12 +52,25 @@ impl Write for ClientConn {
     }
 }
 
-/// Records from a server, as a [`RecordSource`].
+/// Records from a server, as a [`RecordSource`]. Besides records it knows
+/// the server's position of the last record read ([`RemoteSource::position`]),
+/// to resume after it on another connection.
 pub struct RemoteSource {
-    reader: StreamReader<ClientConn>,
+    conn: BufReader<ClientConn>,
     handle: TcpStream,
+    path: PathBuf,
+    buf: Vec<u8>,
+    /// Bytes of the stream read (for error messages).
+    offset: u64,
+    /// The position before the next record (from marks and record lengths).
+    cursor: Option<RingPos>,
+    /// The position after the last record returned.
+    last: Option<RingPos>,
+    stats: SourceStats,
     /// The server instance (changes when it restarts).
     pub instance: u64,
+    /// The stream positions refer to (see `proto::Reply::stream`).
+    pub stream: u64,
     /// The server's greeting.
     pub greeting: String,
 }
@@ -67,14 +80,127 @@ impl RemoteSource {
     pub fn closer(&self) -> Option<TcpStream> {
         self.handle.try_clone().ok()
     }
+
+    /// The server's position of the last record returned: give it with
+    /// [`RemoteSource::stream`] to [`connect_after`] to go on after it.
+    pub fn position(&self) -> Option<RingPos> {
+        self.last
+    }
+
+    fn io(&self, e: std::io::Error) -> RingError {
+        RingError::Io {
+            path: self.path.clone(),
+            source: e,
+        }
+    }
+
+    fn corrupt(&self, source: CodecError) -> RingError {
+        RingError::Corrupt {
+            path: self.path.clone(),
+            offset: self.offset,
+            source,
+        }
+    }
+
+    /// Reads exactly `n` bytes into `buf[at..at + n]`; `false` at the end
+    /// of the stream (a torn tail when some bytes came).
+    fn fill(&mut self, at: usize, n: usize) -> Result<bool, RingError> {
+        if self.buf.len() < at + n {
+            self.buf.resize(at + n, 0);
+        }
+        let mut got = 0;
+        while got < n {
+            match self.conn.read(&mut self.buf[at + got..at + n]) {
+                Ok(0) => {
+                    self.stats.torn_tail_bytes = (at + got) as u64;
+                    return Ok(false);
+                }
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    fn read_header(&mut self) -> Result<(), RingError> {
+        if !self.fill(0, codec::HEADER_PREFIX_LEN)? {
+            return Err(self.corrupt(CodecError::Truncated {
+                needed: codec::HEADER_PREFIX_LEN,
+                have: self.stats.torn_tail_bytes as usize,
+            }));
+        }
+        let (_, header_len, _) =
+            crate::ring::check_prefix(&self.path, &self.buf[..codec::HEADER_PREFIX_LEN])?;
+        let rest = header_len.saturating_sub(codec::HEADER_PREFIX_LEN);
+        if !self.fill(codec::HEADER_PREFIX_LEN, rest)? {
+            return Err(self.corrupt(CodecError::Truncated {
+                needed: header_len,
+                have: self.stats.torn_tail_bytes as usize,
+            }));
+        }
+        self.stats.torn_tail_bytes = 0;
+        codec::decode_file_header(&self.buf[..header_len]).map_err(|source| {
+            RingError::BadHeader {
+                path: self.path.clone(),
+                source,
+            }
+        })?;
+        self.offset = header_len as u64;
+        Ok(())
+    }
 }
 
 impl RecordSource for RemoteSource {
     fn next_into(&mut self, rec: &mut FlowRecord) -> Result<bool, RingError> {
-        self.reader.next_into(rec)
+        loop {
+            if !self.fill(0, 4)? {
+                return Ok(false);
+            }
+            let len =
+                u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+            if len == MARK_LEN {
+                if !self.fill(4, MARK_LEN - 4)? {
+                    return Ok(false);
+                }
+                let p = Mark::decode(&self.buf[..MARK_LEN]).map_err(|_| {
+                    self.corrupt(CodecError::BadValue {
+                        field: "position mark",
+                        value: MARK_LEN as u64,
+                    })
+                })?;
+                self.cursor = Some(p);
+                self.offset += MARK_LEN as u64;
+                continue;
+            }
+            let len = codec::peek_len(&self.buf[..4]).map_err(|e| self.corrupt(e))?;
+            if !self.fill(4, len - 4)? {
+                return Ok(false);
+            }
+            let after = self.cursor.map(|c| RingPos {
+                generation: c.generation,
+                offset: c.offset.saturating_add(len as u64),
+            });
+            match codec::decode_into(&self.buf[..len], rec) {
+                Ok(_) => {
+                    self.offset += len as u64;
+                    self.cursor = after;
+                    self.last = after;
+                    self.stats.records += 1;
+                    return Ok(true);
+                }
+                Err(CodecError::UnknownKind { .. }) => {
+                    self.offset += len as u64;
+                    self.cursor = after;
+                    self.last = after;
+                    self.stats.unknown_skipped += 1;
+                }
+                Err(e) => return Err(self.corrupt(e)),
+            }
+        }
     }
     fn stats(&self) -> SourceStats {
-        self.reader.stats()
+        self.stats
     }
 }
 
@@ -86,13 +212,26 @@ impl Drop for RemoteSource {
 
 /// Connects to `addr` (`host:port`), asks for the records matching `filter`
 /// (the `ocellus read` filter language; "" for all), and returns the stream.
-/// `instance` is the server instance seen before (0: none), for resuming
-/// with `opts.since_ns`.
+/// `instance` is the stream seen before (0: none), for resuming with
+/// `opts.since_ns`.
 pub fn connect(
     addr: &str,
     opts: &ClientOptions,
     filter: &str,
     instance: u64,
+) -> Result<RemoteSource, RemoteError> {
+    connect_after(addr, opts, filter, instance, None)
+}
+
+/// `connect`, resuming after position `after` of stream `stream` (both
+/// from an earlier [`RemoteSource`]): the server sends every record after
+/// it, then live ones, or everything it has when its stream is another.
+pub fn connect_after(
+    addr: &str,
+    opts: &ClientOptions,
+    filter: &str,
+    stream: u64,
+    after: Option<RingPos>,
 ) -> Result<RemoteSource, RemoteError> {
     let addrs = resolve(addr)?;
     let tls = if opts.insecure {
@@ -151,7 +290,8 @@ pub fn connect(
     };
     let hello = Hello {
         since_ns: opts.since_ns,
-        instance,
+        instance: stream,
+        resume_after: after.filter(|_| stream != 0),
         token: opts.token.clone().unwrap_or_default(),
         filter: filter.to_string(),
     };
@@ -169,11 +309,19 @@ pub fn connect(
     }
     // Records may be a long time coming on a quiet network.
     handle.set_read_timeout(None)?;
-    let reader = StreamReader::new(conn, PathBuf::from(addr), SourceOptions::default())?;
-    Ok(RemoteSource {
-        reader,
+    let mut src = RemoteSource {
+        conn: BufReader::with_capacity(256 << 10, conn),
         handle,
+        path: PathBuf::from(addr),
+        buf: vec![0; 4096],
+        offset: 0,
+        cursor: None,
+        last: after.filter(|_| stream == reply.stream),
+        stats: SourceStats::default(),
         instance: reply.instance,
+        stream: reply.stream,
         greeting: reply.message,
-    })
+    };
+    src.read_header()?;
+    Ok(src)
 }

@@ -140,3 +140,6 @@ mod tests {
         assert!(!is_loopback("10.0.0.1".parse().unwrap()));
     }
 }
+
+#[cfg(test)]
+mod tests_net;

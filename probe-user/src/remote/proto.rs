@@ -1,22 +1,31 @@
 //! The remote-access handshake (see FORMAT.md, "Remote access protocol").
 //!
 //! The client sends one hello frame; the server answers with one reply frame,
-//! and on acceptance the rest of the connection is an ordinary record stream
-//! (file header, then records) as `ring::StreamReader` reads it.
+//! and on acceptance the rest of the connection is a record stream (file
+//! header, then records) with position marks between records: a mark says
+//! where in the server's stream the next record sits, so that a client can
+//! resume just after the last record it got (see [`Mark`]).
 
 use super::RemoteError;
+use crate::ring::RingPos;
 use std::io::{Read, Write};
 
 /// First bytes of a hello frame.
 pub const HELLO_MAGIC: [u8; 8] = *b"OCHELLO\0";
 /// First bytes of a reply frame.
 pub const REPLY_MAGIC: [u8; 8] = *b"OCREPLY\0";
-/// Protocol version this code speaks.
-pub const PROTO_VERSION: u16 = 1;
+/// Protocol version this code speaks (2: position marks and resume).
+pub const PROTO_VERSION: u16 = 2;
 /// Fixed part of a hello frame.
-pub const HELLO_FIXED_LEN: usize = 32;
+pub const HELLO_FIXED_LEN: usize = 48;
 /// Fixed part of a reply frame.
-pub const REPLY_FIXED_LEN: usize = 22;
+pub const REPLY_FIXED_LEN: usize = 30;
+/// Hello flag: `resume_after` is set.
+pub const HELLO_FLAG_RESUME: u16 = 1;
+/// Bytes of a position mark in the record stream.
+pub const MARK_LEN: usize = 24;
+/// The tag after a mark's length.
+pub const MARK_TAG: [u8; 4] = *b"OCMK";
 /// Longest token accepted.
 pub const MAX_TOKEN_LEN: usize = 1024;
 /// Longest filter expression accepted.
@@ -30,10 +39,14 @@ pub struct Hello {
     /// Backlog wanted: records whose last time is at or after this (ns since
     /// the epoch); 0: live records only.
     pub since_ns: u64,
-    /// The server instance the client saw last (0: none). When it differs
-    /// from the server's, `since_ns` is ignored and the whole backlog is sent
-    /// (the server restarted; its records are all new to the client).
+    /// The stream the client saw last (the reply's `stream`; 0: none). When
+    /// it differs from the server's, `since_ns` and `resume_after` are
+    /// ignored and the whole backlog is sent (the server restarted, or
+    /// writes another ring: its records are all new to the client).
     pub instance: u64,
+    /// Resume: send every record after this position of stream `instance`
+    /// (the position after the last record the client got), then live ones.
+    pub resume_after: Option<RingPos>,
     /// Per-user token ("" when authenticating by certificate).
     pub token: String,
     /// Filter expression in the `ocellus read` language ("" for none).
@@ -57,9 +70,17 @@ impl Hello {
         let mut out = Vec::with_capacity(HELLO_FIXED_LEN + self.token.len() + self.filter.len());
         out.extend_from_slice(&HELLO_MAGIC);
         out.extend_from_slice(&PROTO_VERSION.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
+        let flags = if self.resume_after.is_some() {
+            HELLO_FLAG_RESUME
+        } else {
+            0
+        };
+        out.extend_from_slice(&flags.to_le_bytes());
         out.extend_from_slice(&self.since_ns.to_le_bytes());
         out.extend_from_slice(&self.instance.to_le_bytes());
+        let after = self.resume_after.unwrap_or_default();
+        out.extend_from_slice(&after.generation.to_le_bytes());
+        out.extend_from_slice(&after.offset.to_le_bytes());
         out.extend_from_slice(&(self.token.len() as u16).to_le_bytes());
         out.extend_from_slice(&(self.filter.len() as u16).to_le_bytes());
         out.extend_from_slice(self.token.as_bytes());
@@ -82,10 +103,15 @@ impl Hello {
                 "protocol version {version}; this server speaks {PROTO_VERSION}"
             )));
         }
+        let flags = u16::from_le_bytes([fixed[10], fixed[11]]);
         let since_ns = u64_at(&fixed, 12);
         let instance = u64_at(&fixed, 20);
-        let token_len = u16::from_le_bytes([fixed[28], fixed[29]]) as usize;
-        let filter_len = u16::from_le_bytes([fixed[30], fixed[31]]) as usize;
+        let resume_after = (flags & HELLO_FLAG_RESUME != 0).then(|| RingPos {
+            generation: u64_at(&fixed, 28),
+            offset: u64_at(&fixed, 36),
+        });
+        let token_len = u16::from_le_bytes([fixed[44], fixed[45]]) as usize;
+        let filter_len = u16::from_le_bytes([fixed[46], fixed[47]]) as usize;
         if token_len > MAX_TOKEN_LEN || filter_len > MAX_FILTER_LEN {
             return Err(RemoteError::Protocol(format!(
                 "hello lengths too large (token {token_len}, filter {filter_len})"
@@ -100,6 +126,7 @@ impl Hello {
         Ok(Hello {
             since_ns,
             instance,
+            resume_after,
             token: text(&var[..token_len], "token")?,
             filter: text(&var[token_len..], "filter")?,
         })
@@ -112,6 +139,9 @@ pub struct Reply {
     pub accepted: bool,
     /// The server instance (its start time in ns; changes when it restarts).
     pub instance: u64,
+    /// The stream positions refer to: the id of the ring the server writes
+    /// (the same across its restarts), or its instance when it keeps no ring.
+    pub stream: u64,
     /// Why the connection was refused, or a greeting.
     pub message: String,
 }
@@ -125,6 +155,7 @@ impl Reply {
         out.push(u8::from(!self.accepted));
         out.push(0);
         out.extend_from_slice(&self.instance.to_le_bytes());
+        out.extend_from_slice(&self.stream.to_le_bytes());
         out.extend_from_slice(&(msg.len() as u16).to_le_bytes());
         out.extend_from_slice(msg);
         out
@@ -151,7 +182,8 @@ impl Reply {
         }
         let status = fixed[10];
         let instance = u64_at(&fixed, 12);
-        let len = u16::from_le_bytes([fixed[20], fixed[21]]) as usize;
+        let stream = u64_at(&fixed, 20);
+        let len = u16::from_le_bytes([fixed[28], fixed[29]]) as usize;
         if len > MAX_MESSAGE_LEN {
             return Err(RemoteError::Protocol(format!(
                 "reply message of {len} bytes"
@@ -162,7 +194,37 @@ impl Reply {
         Ok(Reply {
             accepted: status == 0,
             instance,
+            stream,
             message: String::from_utf8_lossy(&msg).into_owned(),
+        })
+    }
+}
+
+/// A position mark in the record stream: `[u32 len = 24][OCMK][u64
+/// generation][u64 offset]`. Its length is below any record's, so it cannot
+/// be taken for one. It gives the position just before the next record;
+/// the client's position after a record of `n` bytes is the mark's offset
+/// plus `n` (the server sends a mark whenever that would not hold).
+pub struct Mark;
+
+impl Mark {
+    pub fn encode(before: RingPos) -> [u8; MARK_LEN] {
+        let mut b = [0u8; MARK_LEN];
+        b[..4].copy_from_slice(&(MARK_LEN as u32).to_le_bytes());
+        b[4..8].copy_from_slice(&MARK_TAG);
+        b[8..16].copy_from_slice(&before.generation.to_le_bytes());
+        b[16..24].copy_from_slice(&before.offset.to_le_bytes());
+        b
+    }
+
+    /// Decodes a whole mark frame.
+    pub fn decode(b: &[u8]) -> Result<RingPos, RemoteError> {
+        if b.len() != MARK_LEN || b[..4] != (MARK_LEN as u32).to_le_bytes() || b[4..8] != MARK_TAG {
+            return Err(RemoteError::Protocol("bad position mark".into()));
+        }
+        Ok(RingPos {
+            generation: u64_at(b, 8),
+            offset: u64_at(b, 16),
         })
     }
 }
@@ -194,17 +256,44 @@ mod tests {
         let h = Hello {
             since_ns: 7,
             instance: 9,
+            resume_after: Some(RingPos {
+                generation: 3,
+                offset: 4096,
+            }),
             token: "s3cret".into(),
             filter: "tcp and port 80".into(),
         };
         let b = h.encode().unwrap();
         assert_eq!(Hello::read_from(&mut &b[..]).unwrap(), h);
+        assert_eq!(
+            Hello::read_from(
+                &mut &Hello {
+                    resume_after: None,
+                    ..h.clone()
+                }
+                .encode()
+                .unwrap()[..]
+            )
+            .unwrap()
+            .resume_after,
+            None
+        );
         let r = Reply {
             accepted: false,
             instance: 42,
+            stream: 43,
             message: "no".into(),
         };
         assert_eq!(Reply::read_from(&mut &r.encode()[..]).unwrap(), r);
+        let p = RingPos {
+            generation: 7,
+            offset: 64,
+        };
+        assert_eq!(Mark::decode(&Mark::encode(p)).unwrap(), p);
+        let mut bad = Mark::encode(p);
+        bad[5] = b'x';
+        assert!(Mark::decode(&bad).is_err());
+        assert!(Mark::decode(&bad[..10]).is_err());
     }
 
     #[test]
@@ -222,7 +311,7 @@ mod tests {
         bad[0] = b'X';
         assert!(Hello::read_from(&mut &bad[..]).is_err());
         let mut huge = good.clone();
-        huge[30..32].copy_from_slice(&u16::MAX.to_le_bytes());
+        huge[46..48].copy_from_slice(&u16::MAX.to_le_bytes());
         let e = Hello::read_from(&mut &huge[..]).unwrap_err();
         assert!(e.to_string().contains("too large"), "{e}");
         let mut bad_utf8 = good;

@@ -12,11 +12,11 @@
 //! output is in order unless a source delivers a record more than `window`
 //! after records of later times (counted as `late`, passed on, never dropped).
 
-use super::client::connect;
+use super::client::connect_after;
 use super::hub::Hub;
 use super::{log, ClientOptions, RemoteError};
 use crate::record::FlowRecord;
-use crate::ring::{self, RecordSink, RecordSource, SourceOptions};
+use crate::ring::{RecordSink, RecordSource, RingPos, RingReader, SourceOptions};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -141,6 +141,10 @@ pub fn run(
             "no sources: give -S host:port or -S DIR".into(),
         ));
     }
+    if let Some((dir, id)) = sink.as_ref().and_then(|s| s.ring_info()) {
+        // Readers' backlogs come from the ring the merged stream goes to.
+        hub.attach_ring(dir, id, sink.as_ref().and_then(|s| s.ring_position()));
+    }
     let (tx, rx) = crossbeam_channel::bounded::<FlowRecord>(16 * 1024);
     for spec in &cfg.sources {
         let (spec, cfg2, tx, stop, stats) = (
@@ -178,47 +182,57 @@ fn source_loop(
 ) {
     let name = spec.name();
     let mut backoff = Duration::from_millis(100);
-    let mut instance = 0u64;
-    let mut max_ltime = 0u64;
+    // The resume point: the source's stream and the position of the last
+    // record taken from it. On reconnection the source sends exactly the
+    // records after it (everything, when its stream changed).
+    let mut stream = 0u64;
+    let mut last: Option<RingPos> = None;
     let mut rec = FlowRecord::default();
     while !stop.load(Ordering::Relaxed) {
-        let opened: Result<Box<dyn RecordSource + Send>, String> = match &spec.kind {
+        let opened: Result<Source, String> = match &spec.kind {
             SourceKind::Remote(addr) => {
                 let opts = ClientOptions {
-                    // First contact: everything the server still holds; then
-                    // resume after the last record seen (the server sends its
-                    // whole backlog again if it restarted).
-                    since_ns: if instance == 0 {
-                        1
-                    } else {
-                        max_ltime.saturating_add(1)
-                    },
+                    // First contact: everything the server still holds.
+                    since_ns: 1,
                     ..cfg.client.clone()
                 };
-                match connect(addr, &opts, &cfg.filter, instance) {
+                match connect_after(addr, &opts, &cfg.filter, stream, last) {
                     Ok(src) => {
-                        let what = if instance == 0 {
+                        let what = if stream == 0 {
                             "connected"
-                        } else if instance == src.instance {
-                            "reconnected"
+                        } else if stream == src.stream {
+                            "reconnected, resuming after the last record received"
                         } else {
-                            "reconnected to a restarted server"
+                            "reconnected to a restarted server (a new stream: reading all of it)"
                         };
                         log(WHO, format_args!("{name}: {what}"));
-                        instance = src.instance;
-                        Ok(Box::new(src))
+                        if stream != src.stream {
+                            last = None;
+                        }
+                        stream = src.stream;
+                        Ok(Source::Remote(Box::new(src)))
                     }
                     Err(e) => Err(e.to_string()),
                 }
             }
-            SourceKind::Ring(path) => ring::open_source_with(
-                path,
-                &SourceOptions {
+            SourceKind::Ring(path) => {
+                let opts = SourceOptions {
                     follow: true,
                     ..SourceOptions::default()
-                },
-            )
-            .map_err(|e| e.to_string()),
+                };
+                if path.is_dir() {
+                    let r = match last {
+                        Some(p) => RingReader::open_after(path, opts, p),
+                        None => RingReader::open(path, opts),
+                    };
+                    r.map(|r| Source::Ring(Box::new(r)))
+                        .map_err(|e| e.to_string())
+                } else {
+                    crate::ring::open_source_with(path, &opts)
+                        .map(Source::Other)
+                        .map_err(|e| e.to_string())
+                }
+            }
         };
         match opened {
             Ok(mut src) => {
@@ -230,7 +244,9 @@ fn source_loop(
                     }
                     match src.next_into(&mut rec) {
                         Ok(true) => {
-                            max_ltime = max_ltime.max(rec.ltime_ns);
+                            if let Some(p) = src.position() {
+                                last = Some(p);
+                            }
                             rec.srcid = spec.id;
                             stats.received.fetch_add(1, Ordering::Relaxed);
                             if tx.send(rec.clone()).is_err() {
@@ -251,6 +267,31 @@ fn source_loop(
         }
         sleep_unless_stopped(backoff, stop);
         backoff = (backoff * 2).min(cfg.backoff_max);
+    }
+}
+
+/// An open source and how to ask it where it is.
+enum Source {
+    Remote(Box<super::client::RemoteSource>),
+    Ring(Box<RingReader>),
+    Other(Box<dyn RecordSource + Send>),
+}
+
+impl Source {
+    fn next_into(&mut self, rec: &mut FlowRecord) -> Result<bool, crate::ring::RingError> {
+        match self {
+            Source::Remote(s) => s.next_into(rec),
+            Source::Ring(s) => s.next_into(rec),
+            Source::Other(s) => s.next_into(rec),
+        }
+    }
+
+    fn position(&self) -> Option<RingPos> {
+        match self {
+            Source::Remote(s) => s.position(),
+            Source::Ring(s) => s.position(),
+            Source::Other(_) => None,
+        }
     }
 }
 
@@ -373,15 +414,18 @@ fn merge(
         stats: &RelayStats,
         err: &mut Option<RemoteError>,
     ) {
-        hub.publish(rec);
-        stats.released.fetch_add(1, Ordering::Relaxed);
+        // Into the ring first: a record is published with its place there.
+        let mut pos = None;
         if let Some(s) = sink.as_mut() {
             if err.is_none() {
-                if let Err(e) = s.write(rec) {
-                    *err = Some(e.into());
+                match s.write(rec) {
+                    Ok(()) => pos = s.ring_position(),
+                    Err(e) => *err = Some(e.into()),
                 }
             }
         }
+        hub.publish_at(rec, pos);
+        stats.released.fetch_add(1, Ordering::Relaxed);
     }
     let mut last_flush = Instant::now();
     loop {

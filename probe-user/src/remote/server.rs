@@ -3,11 +3,12 @@
 //! bounded queue. One thread per connection, at most `max_clients` of them.
 
 use super::auth::{AllowList, Users};
-use super::hub::{Hub, Item};
-use super::proto::{Hello, Reply};
+use super::hub::{Hub, Want};
+use super::proto::{Hello, Mark, Reply};
 use super::{is_loopback, log, RemoteError};
 use crate::filter::Filter;
-use crate::record::codec;
+use crate::record::{codec, FlowRecord};
+use crate::ring::{RecordSource, RingPos, RingReader, SourceOptions};
 use crossbeam_channel::RecvTimeoutError;
 use std::io::{BufWriter, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -307,13 +308,13 @@ struct Selection {
 }
 
 impl Selection {
-    fn pass(&self, item: &Item) -> bool {
-        if item.rec.kind.is_man() {
+    fn pass(&self, rec: &FlowRecord) -> bool {
+        if rec.kind.is_man() {
             // Management records carry probe counters, no traffic.
             return self.user.is_none();
         }
-        self.user.as_ref().is_none_or(|f| f.matches(&item.rec))
-            && self.client.as_ref().is_none_or(|f| f.matches(&item.rec))
+        self.user.as_ref().is_none_or(|f| f.matches(rec))
+            && self.client.as_ref().is_none_or(|f| f.matches(rec))
     }
 }
 
@@ -352,10 +353,12 @@ fn serve(tcp: TcpStream, peer: SocketAddr, ctx: &Ctx) -> Result<Option<String>, 
         }
         None => Conn::Plain(tcp),
     };
+    let stream_id = ctx.hub.stream_id();
     let refuse = |conn: &mut Conn, why: String| -> Result<Option<String>, String> {
         let _ = Reply {
             accepted: false,
             instance: ctx.hub.instance,
+            stream: stream_id,
             message: why.clone(),
         }
         .write_to(conn);
@@ -401,14 +404,28 @@ fn serve(tcp: TcpStream, peer: SocketAddr, ctx: &Ctx) -> Result<Option<String>, 
         client: client_filter,
         user: user_filter,
     };
-    let since = if hello.instance != 0 && hello.instance != ctx.hub.instance && hello.since_ns > 0 {
-        1
+    let want = if hello.instance != 0 && hello.instance != stream_id {
+        // Another stream (a restarted server without a ring, or another
+        // ring): all its records are new to this client.
+        Want {
+            since_ns: u64::from(hello.since_ns > 0 || hello.resume_after.is_some()),
+            after: None,
+        }
+    } else if hello.instance != 0 {
+        Want {
+            since_ns: hello.since_ns,
+            after: hello.resume_after,
+        }
     } else {
-        hello.since_ns
+        Want {
+            since_ns: hello.since_ns,
+            after: None,
+        }
     };
     let ok = Reply {
         accepted: true,
         instance: ctx.hub.instance,
+        stream: stream_id,
         message: format!("welcome {user_name}"),
     };
     if let Err(e) = ok.write_to(&mut conn) {
@@ -427,10 +444,9 @@ fn serve(tcp: TcpStream, peer: SocketAddr, ctx: &Ctx) -> Result<Option<String>, 
             }
         ),
     );
-    let sub = ctx.hub.subscribe(peer, handle.try_clone().ok(), since);
-    let id = sub.id;
-    let r = stream(conn, sub, &sel, ctx, &handle);
-    let cut = !ctx.hub.unsubscribe_was_present(id);
+    let mut sub_id = None;
+    let r = stream(conn, want, &sel, ctx, &handle, peer, &mut sub_id);
+    let cut = sub_id.is_some_and(|id| !ctx.hub.unsubscribe_was_present(id));
     let _ = handle.shutdown(Shutdown::Both);
     Ok(match r {
         // The hub cut it off (too slow) and logged why.
@@ -440,16 +456,63 @@ fn serve(tcp: TcpStream, peer: SocketAddr, ctx: &Ctx) -> Result<Option<String>, 
     })
 }
 
+/// The record stream as written to one reader: records, with a position
+/// mark whenever the reader could not work out a record's position itself.
+struct Out {
+    w: BufWriter<Conn>,
+    /// The position the reader holds (after the last record sent).
+    cur: Option<RingPos>,
+    scratch: Vec<u8>,
+}
+
+impl Out {
+    fn send(&mut self, bytes: &[u8], pos: RingPos) -> std::io::Result<()> {
+        let before = RingPos {
+            generation: pos.generation,
+            offset: pos.offset.saturating_sub(bytes.len() as u64),
+        };
+        if self.cur != Some(before) {
+            self.w.write_all(&Mark::encode(before))?;
+        }
+        self.w.write_all(bytes)?;
+        self.cur = Some(pos);
+        Ok(())
+    }
+
+    /// Sends a record read from the ring (encoded again: the reader gets the
+    /// record as this server understands it).
+    fn send_rec(&mut self, rec: &FlowRecord, pos: RingPos) -> std::io::Result<()> {
+        let mut b = std::mem::take(&mut self.scratch);
+        b.clear();
+        codec::encode(rec, &mut b);
+        let r = self.send(&b, pos);
+        self.scratch = b;
+        r
+    }
+}
+
 /// Writes the record stream until the reader goes away, the hub cuts it off
-/// or the server stops.
+/// or the server stops: the backlog wanted (from the ring on disk when the
+/// hub has one, else from the hub's memory), then live records. With a
+/// ring, the reader first reads the ring up to its committed end without
+/// holding a queue, then subscribes; the subscription names the last record
+/// published before it (the hand-off), the ring is read up to exactly that
+/// record and the queue brings everything after it: no gap, nothing twice.
+/// The subscription's id goes to `sub_id` as soon as there is one.
 fn stream(
     conn: Conn,
-    sub: super::hub::Subscription,
+    want: Want,
     sel: &Selection,
     ctx: &Ctx,
     tcp: &TcpStream,
+    peer: SocketAddr,
+    sub_id: &mut Option<u64>,
 ) -> Result<String, String> {
-    let mut w = BufWriter::with_capacity(64 << 10, conn);
+    let mut out = Out {
+        w: BufWriter::with_capacity(64 << 10, conn),
+        cur: None,
+        scratch: Vec::with_capacity(4096),
+    };
     let werr = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
             format!("stalled: accepted nothing for {:?}", ctx.write_timeout)
@@ -458,32 +521,111 @@ fn stream(
     };
     let mut header = Vec::with_capacity(codec::FILE_HEADER_LEN);
     codec::encode_file_header(super::now_ns(), 0, &mut header);
-    w.write_all(&header).map_err(werr)?;
-    for item in &sub.backlog {
-        if sel.pass(item) {
-            w.write_all(&item.bytes).map_err(werr)?;
-        }
-    }
-    w.flush().map_err(werr)?;
-    drop(sub.backlog);
-    loop {
-        match sub.rx.recv_timeout(Duration::from_millis(500)) {
-            Ok(item) => {
-                if sel.pass(&item) {
-                    w.write_all(&item.bytes).map_err(werr)?;
+    out.w.write_all(&header).map_err(werr)?;
+    let backlog_wanted = want.after.is_some() || want.since_ns > 0;
+    let sub = match ctx.hub.ring() {
+        Some(ring) if backlog_wanted => {
+            let opts = SourceOptions::default();
+            let opened = match want.after {
+                Some(a) => RingReader::open_after(&ring.dir, opts, a),
+                None => RingReader::open(&ring.dir, opts),
+            };
+            let mut reader = opened.map_err(|e| format!("reading the ring: {e}"))?;
+            let mut rec = FlowRecord::default();
+            let wanted = |rec: &FlowRecord| {
+                want.after.is_some() || rec.ltime_ns >= want.since_ns || rec.ltime_ns == 0
+            };
+            let rerr = |e: crate::ring::RingError| format!("reading the ring: {e}");
+            // Up to the committed end, holding no queue.
+            let mut n = 0u64;
+            while reader.next_into(&mut rec).map_err(rerr)? {
+                let Some(pos) = reader.position() else { break };
+                if wanted(&rec) && sel.pass(&rec) {
+                    out.send_rec(&rec, pos).map_err(werr)?;
                 }
+                n += 1;
+                if n.is_multiple_of(4096) && ctx.stop.load(Ordering::Relaxed) {
+                    return Ok("server stopping".into());
+                }
+            }
+            let sub = ctx.hub.subscribe(peer, tcp.try_clone().ok(), want);
+            *sub_id = Some(sub.id);
+            // The few written since, up to the hand-off.
+            if let Some(handoff) = sub.handoff {
+                while reader.position().is_none_or(|p| p < handoff) {
+                    if !reader.next_into(&mut rec).map_err(rerr)? {
+                        break;
+                    }
+                    let Some(pos) = reader.position() else { break };
+                    if pos > handoff {
+                        // Published after the subscription: it is queued.
+                        break;
+                    }
+                    if wanted(&rec) && sel.pass(&rec) {
+                        out.send_rec(&rec, pos).map_err(werr)?;
+                    }
+                }
+            }
+            let lost = reader.stats().segments_lost;
+            if lost > 0 {
+                log(
+                    ctx.who,
+                    format_args!(
+                        "reader {peer}: {lost} ring segments were removed by retention before they were sent"
+                    ),
+                );
+            }
+            sub
+        }
+        _ => {
+            let sub = ctx.hub.subscribe(peer, tcp.try_clone().ok(), want);
+            *sub_id = Some(sub.id);
+            if let (Some(after), Some(first)) = (want.after, sub.backlog.first()) {
+                let before = first.pos.offset.saturating_sub(first.bytes.len() as u64);
+                if first.pos.generation == after.generation && before > after.offset {
+                    log(
+                        ctx.who,
+                        format_args!(
+                            "reader {peer}: resumed past the oldest record kept (--backlog); some records were not sent"
+                        ),
+                    );
+                }
+            }
+            for item in &sub.backlog {
+                if sel.pass(&item.rec) {
+                    out.send(&item.bytes, item.pos).map_err(werr)?;
+                }
+            }
+            sub
+        }
+    };
+    out.w.flush().map_err(werr)?;
+    let handoff = sub.handoff;
+    let backlog = sub.backlog;
+    drop(backlog);
+    let rx = sub.rx;
+    let take = |out: &mut Out, item: &super::hub::Item| -> Result<(), String> {
+        if handoff.is_some_and(|h| item.pos <= h) {
+            // Already sent from the backlog (cannot happen: defensive).
+            return Ok(());
+        }
+        if sel.pass(&item.rec) {
+            out.send(&item.bytes, item.pos).map_err(werr)?;
+        }
+        Ok(())
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(item) => {
+                take(&mut out, &item)?;
                 // Drain what is queued, then flush once.
                 for _ in 0..4096 {
-                    match sub.rx.try_recv() {
-                        Ok(item) => {
-                            if sel.pass(&item) {
-                                w.write_all(&item.bytes).map_err(werr)?;
-                            }
-                        }
+                    match rx.try_recv() {
+                        Ok(item) => take(&mut out, &item)?,
                         Err(_) => break,
                     }
                 }
-                w.flush().map_err(werr)?;
+                out.w.flush().map_err(werr)?;
             }
             Err(RecvTimeoutError::Timeout) => {
                 if ctx.stop.load(Ordering::Relaxed) {

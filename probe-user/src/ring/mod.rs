@@ -26,7 +26,8 @@ use crate::record::codec::{self, CodecError};
 use crate::record::FlowRecord;
 
 pub use segment::{
-    segment_file_name, RingReader, RingWriter, SegmentReader, MIN_SEGMENT_BYTES, SEGMENT_HEADER_LEN,
+    read_ring_id, segment_file_name, RingPos, RingReader, RingWriter, SegmentReader,
+    MIN_SEGMENT_BYTES, SEGMENT_HEADER_LEN,
 };
 pub use stream::{StreamReader, StreamSink};
 
@@ -103,6 +104,16 @@ pub trait RecordSink {
     /// Hands buffered records to the operating system (files, streams) or
     /// schedules write-back of the mapped segment (rings).
     fn flush(&mut self) -> Result<(), RingError>;
+
+    /// A ring: the end of the last record written (see [`RingPos`]).
+    fn ring_position(&self) -> Option<RingPos> {
+        None
+    }
+
+    /// A ring: its directory and id (see [`RingWriter::ring_id`]).
+    fn ring_info(&self) -> Option<(PathBuf, u64)> {
+        None
+    }
 }
 
 /// What a reader met besides records.

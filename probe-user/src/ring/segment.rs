@@ -43,6 +43,46 @@ const CRC_COVERS: usize = OFF_COMMIT;
 const STATE_SEALED: u32 = 1 << 0;
 
 const LOCK_FILE: &str = "ring.lock";
+/// Names the ring: 16 hex digits written once by the first writer, so that
+/// a position (generation, offset) can be told apart from one of another
+/// ring that happens to use the same generation numbers.
+const ID_FILE: &str = "ring.id";
+
+/// A place in a ring: the end of a record (or the start of a segment's
+/// records) in the segment of that generation. Positions order records as
+/// the writer wrote them; a reader can resume just after one
+/// ([`RingReader::open_after`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RingPos {
+    pub generation: u64,
+    pub offset: u64,
+}
+
+/// The id of the ring in `dir` (see [`RingWriter::ring_id`]); `None` when the
+/// ring has none yet or it cannot be read.
+pub fn read_ring_id(dir: &Path) -> Option<u64> {
+    let text = fs::read_to_string(dir.join(ID_FILE)).ok()?;
+    u64::from_str_radix(text.trim(), 16)
+        .ok()
+        .filter(|&v| v != 0)
+}
+
+/// Reads the ring id, creating it when absent (writer side, under the lock).
+fn ensure_ring_id(dir: &Path) -> Result<u64, RingError> {
+    if let Some(id) = read_ring_id(dir) {
+        return Ok(id);
+    }
+    // Distinct enough: the time, the process and the directory's inode.
+    let ino = fs::metadata(dir)
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap_or(0);
+    let id = (now_ns() ^ (u64::from(std::process::id()) << 32) ^ ino.rotate_left(17)).max(1);
+    let path = dir.join(ID_FILE);
+    let tmp = dir.join("ring.id.tmp");
+    fs::write(&tmp, format!("{id:016x}\n")).map_err(|e| RingError::io(&tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| RingError::io(&path, e))?;
+    Ok(id)
+}
 
 /// The file name of the segment with generation `generation`.
 pub fn segment_file_name(generation: u64) -> String {
@@ -241,6 +281,8 @@ pub struct RingWriter {
     current: Option<WriterSegment>,
     next_generation: u64,
     scratch: Vec<u8>,
+    /// See [`RingWriter::ring_id`].
+    ring_id: u64,
     /// Holds the directory lock for the writer's life.
     _lock: File,
 }
@@ -300,6 +342,7 @@ impl RingWriter {
             }
         }
 
+        let ring_id = ensure_ring_id(dir)?;
         let mut segments = VecDeque::new();
         let mut next_generation = 0;
         for (generation, path) in list_segments(dir)? {
@@ -347,6 +390,7 @@ impl RingWriter {
             current: None,
             next_generation,
             scratch: Vec::with_capacity(4096),
+            ring_id,
             _lock: lock,
         };
         w.rotate()?;
@@ -361,6 +405,21 @@ impl RingWriter {
     /// Generation of the segment being written.
     pub fn generation(&self) -> Option<u64> {
         self.current.as_ref().map(|s| s.generation)
+    }
+
+    /// The end of the last record written (committed), or the start of the
+    /// current segment before any.
+    pub fn position(&self) -> Option<RingPos> {
+        self.current.as_ref().map(|s| RingPos {
+            generation: s.generation,
+            offset: s.pos as u64,
+        })
+    }
+
+    /// The ring's id (the `ring.id` file, made by the first writer and kept
+    /// by later ones).
+    pub fn ring_id(&self) -> u64 {
+        self.ring_id
     }
 
     /// Removes the oldest segments until one more fits the retention limits.
@@ -483,6 +542,14 @@ impl RecordSink for RingWriter {
                 .map_err(|e| RingError::io(&seg.path, e))?;
         }
         Ok(())
+    }
+
+    fn ring_position(&self) -> Option<RingPos> {
+        self.position()
+    }
+
+    fn ring_info(&self) -> Option<(PathBuf, u64)> {
+        Some((self.dir.clone(), self.ring_id))
     }
 }
 
@@ -613,6 +680,10 @@ pub struct RingReader {
     current: Option<ReaderSegment>,
     /// Generation of the last segment finished.
     last_generation: Option<u64>,
+    /// Where to start in the first segment opened (`open_after`).
+    start: Option<RingPos>,
+    /// The end of the last record returned.
+    last_pos: Option<RingPos>,
     stats: SourceStats,
 }
 
@@ -629,8 +700,32 @@ impl RingReader {
             opts,
             current: None,
             last_generation: None,
+            start: None,
+            last_pos: None,
             stats: SourceStats::default(),
         })
+    }
+
+    /// Opens the ring to read the records after `after` (a position a reader
+    /// of this ring returned): the rest of that segment, then the newer ones.
+    /// When that segment is gone (retention), reading starts at the oldest
+    /// newer one and the segments missed count as lost. An `after` that is
+    /// not the end of a record shows as a corrupt record, never as a crash.
+    pub fn open_after(
+        dir: &Path,
+        opts: SourceOptions,
+        after: RingPos,
+    ) -> Result<RingReader, RingError> {
+        let mut r = RingReader::open(dir, opts)?;
+        r.start = Some(after);
+        r.last_pos = Some(after);
+        Ok(r)
+    }
+
+    /// The end of the last record returned (after `open_after`, the start
+    /// position until a record is read).
+    pub fn position(&self) -> Option<RingPos> {
+        self.last_pos
     }
 
     /// Generation of the segment being read.
@@ -643,16 +738,28 @@ impl RingReader {
     fn advance(&mut self) -> Result<bool, RingError> {
         loop {
             let segs = list_segments(&self.dir)?;
-            let next = segs
-                .into_iter()
-                .find(|s| self.last_generation.is_none_or(|l| s.0 > l));
+            let first = self.start.map(|s| s.generation);
+            let next = segs.into_iter().find(|s| {
+                self.last_generation.is_none_or(|l| s.0 > l) && first.is_none_or(|f| s.0 >= f)
+            });
             let Some((generation, path)) = next else {
                 return Ok(false);
             };
             match ReaderSegment::open(&path) {
-                Ok(seg) => {
+                Ok(mut seg) => {
                     if let Some(last) = self.last_generation {
                         self.stats.segments_lost += generation - last - 1;
+                    }
+                    if let Some(start) = self.start.take() {
+                        // The rest of the start segment and any after it are gone.
+                        self.stats.segments_lost += generation - start.generation;
+                        if start.generation == generation {
+                            // Never before the records; past the commit
+                            // offset shows as corrupt in `committed`.
+                            seg.pos = seg
+                                .pos
+                                .max(usize::try_from(start.offset).unwrap_or(usize::MAX));
+                        }
                     }
                     self.current = Some(seg);
                     return Ok(true);
@@ -688,6 +795,10 @@ impl RecordSource for RingReader {
                 continue;
             };
             if seg.next(rec, &mut self.stats)?.is_some() {
+                self.last_pos = Some(RingPos {
+                    generation: seg.generation,
+                    offset: seg.pos as u64,
+                });
                 return Ok(true);
             }
             // Nothing committed beyond our position. The writer commits before
@@ -695,6 +806,10 @@ impl RecordSource for RingReader {
             let generation = seg.generation;
             let finished = if seg.sealed() {
                 if seg.next(rec, &mut self.stats)?.is_some() {
+                    self.last_pos = Some(RingPos {
+                        generation: seg.generation,
+                        offset: seg.pos as u64,
+                    });
                     return Ok(true);
                 }
                 true
