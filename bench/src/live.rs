@@ -25,7 +25,7 @@ pub struct LiveOptions {
     pub step_s: f64,
     /// CPU the consumer is pinned to (trafgen gets CPU 0).
     pub cpu: usize,
-    /// Which consumers: any of xdp, busy, pcap, argus (empty: all).
+    /// Which consumers: any of xdp, xdp-nowait, busy, pcap, argus (empty: all).
     pub only: Vec<String>,
     pub results_dir: PathBuf,
 }
@@ -166,6 +166,9 @@ fn cpu_s(pid: u32) -> f64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Consumer {
     XdpPoll,
+    /// Poll mode with `--xsk-batch-wait-us 0`: a pass per wakeup, as before
+    /// the batch wait existed (the reference it is measured against).
+    XdpNoWait,
     XdpBusy,
     Pcap,
     Argus,
@@ -175,6 +178,7 @@ impl Consumer {
     fn name(self) -> &'static str {
         match self {
             Consumer::XdpPoll => "ocellus AF_XDP (native XDP, poll)",
+            Consumer::XdpNoWait => "ocellus AF_XDP (native XDP, poll, no batch wait)",
             Consumer::XdpBusy => "ocellus AF_XDP (native XDP, busy-poll)",
             Consumer::Pcap => "ocellus libpcap",
             Consumer::Argus => "argus -i",
@@ -238,6 +242,16 @@ fn start_consumer(
             match c {
                 Consumer::XdpPoll => {
                     cmd.args(["--capture", "xdp", "--xdp-mode", "drv"]);
+                }
+                Consumer::XdpNoWait => {
+                    cmd.args([
+                        "--capture",
+                        "xdp",
+                        "--xdp-mode",
+                        "drv",
+                        "--xsk-batch-wait-us",
+                        "0",
+                    ]);
                 }
                 Consumer::XdpBusy => {
                     cmd.args(["--capture", "xdp", "--xdp-mode", "drv", "--busy-poll"]);
@@ -506,12 +520,18 @@ pub fn live(o: &LiveOptions) -> Result<(PathBuf, PathBuf), LiveBenchError> {
         .output()
         .map(|x| x.status.success())
         .unwrap_or(false);
-    let mut consumers = vec![Consumer::XdpPoll, Consumer::XdpBusy, Consumer::Pcap];
+    let mut consumers = vec![
+        Consumer::XdpPoll,
+        Consumer::XdpNoWait,
+        Consumer::XdpBusy,
+        Consumer::Pcap,
+    ];
     if argus_ok {
         consumers.push(Consumer::Argus);
     }
     let tag = |c: Consumer| match c {
         Consumer::XdpPoll => "xdp",
+        Consumer::XdpNoWait => "xdp-nowait",
         Consumer::XdpBusy => "busy",
         Consumer::Pcap => "pcap",
         Consumer::Argus => "argus",

@@ -641,7 +641,10 @@ fn capture_loop(
     stop: &AtomicBool,
 ) -> LoopResult {
     let r = match src {
-        Source::Xsk { xsk, .. } => xsk_loop(xsk, &mut w, ctr, filter, batch, stop),
+        Source::Xsk { xsk, .. } => {
+            let wait_us = xsk.batch_wait_us();
+            xsk_loop(xsk, &mut w, ctr, filter, batch, wait_us, stop)
+        }
         Source::Pcap { cap, .. } => pcap_loop(cap, &mut w, ctr, stop),
     };
     match r {
@@ -659,14 +662,25 @@ fn xsk_loop(
     ctr: &SourceCounters,
     filter: Option<pcap::BpfProgram>,
     batch: u32,
+    batch_wait_us: u32,
     stop: &AtomicBool,
 ) -> Result<(), LiveError> {
     let mut offset = mono_to_real();
     let mut next_clock = Instant::now() + Duration::from_secs(1);
     let mut err: Option<PipelineError> = None;
     let (mut frames, mut bytes, mut keyed, mut filtered) = (0u64, 0u64, 0u64, 0u64);
+    // One pass takes everything the RX ring holds; a pass that found less
+    // than `batch` frames means the ring is being drained faster than it
+    // fills, so (in poll mode) the worker sleeps `batch_wait` before the next
+    // pass instead of waking for every frame or two. The sleep is bounded, so
+    // nothing waits longer than that at low rates, and an empty pass still
+    // blocks in poll() until the next frame.
+    let pass = xsk.rx_size().max(batch);
+    let batch = batch.clamp(1, pass);
+    let batch_wait = (!xsk.busy_poll() && batch_wait_us > 0)
+        .then(|| Duration::from_micros(batch_wait_us.min(100_000) as u64));
     while !stop.load(Ordering::Relaxed) {
-        let got = xsk.receive(batch, |f| {
+        let got = xsk.receive(pass, |f| {
             if err.is_some() {
                 return;
             }
@@ -726,12 +740,16 @@ fn xsk_loop(
         ctr.filtered.store(filtered, Ordering::Relaxed);
         if got == 0 {
             xsk.wait(100);
+        } else if got < batch {
+            if let Some(d) = batch_wait {
+                std::thread::sleep(d);
+            }
         }
     }
     // What arrived before the stop still counts.
     loop {
         let mut e2 = None;
-        let got = xsk.receive(batch, |f| {
+        let got = xsk.receive(pass, |f| {
             let kernel_yes = f.meta.is_some_and(|m| m.flags & META_FILTER_PASS != 0);
             if e2.is_some() || (!kernel_yes && filter.as_ref().is_some_and(|p| !p.filter(f.data))) {
                 return;
