@@ -767,7 +767,7 @@ impl Printer {
             }
         };
         // hms_of writes only ASCII digits, ':' and '?'.
-        out.push_str(std::str::from_utf8(&hms).unwrap_or("??:??:??"));
+        out.extend(hms.iter().map(|&d| char::from(d)));
         self.push_fraction(ns, out);
     }
 
@@ -791,7 +791,7 @@ impl Printer {
             v /= 10;
         }
         out.push('.');
-        out.push_str(std::str::from_utf8(&digits[..p.min(9)]).unwrap_or_default());
+        out.extend(digits[..p.min(9)].iter().map(|&d| char::from(d)));
     }
 
     fn push_addr(&self, rec: &FlowRecord, a: &[u8; 16], out: &mut String) {
@@ -947,7 +947,7 @@ fn push_u64(out: &mut String, mut v: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+    out.extend(buf[i..].iter().map(|&d| char::from(d)));
 }
 
 /// A dotted-quad IPv4 address.
