@@ -239,13 +239,19 @@ impl SortKey {
 /// Sorts records in place (stable).
 pub fn sort_records(recs: &mut [FlowRecord], keys: &[SortKey]) {
     // Records are large: sort their indices, then move each record once.
-    let order = sorted_order(
+    let order = sorted_indices(recs, keys);
+    apply_order(recs, order);
+}
+
+/// The stable sorted order of `recs`: `recs[order[0]]` comes first. For a
+/// caller that only visits the records in order, this saves moving them.
+pub fn sorted_indices(recs: &[FlowRecord], keys: &[SortKey]) -> Vec<usize> {
+    sorted_order(
         recs.len(),
         keys,
         |i, k| key_u64(k, &recs[i], 1),
         |a, b, rest| compare(&recs[a], 1, &recs[b], 1, rest),
-    );
-    apply_order(recs, order);
+    )
 }
 
 /// The stable sorted order of `n` items. When the first key has a compact

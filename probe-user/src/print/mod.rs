@@ -199,6 +199,12 @@ pub struct Printer {
     /// The `trans` value of the record being printed (records merged; 1 unless
     /// [`Printer::write_record_trans`] says otherwise).
     trans: u64,
+    /// The last second formatted as `HH:MM:SS` and its text: records come
+    /// mostly in time order, so the time-zone conversion runs about once a
+    /// second of traffic instead of once per time column.
+    hms_cache: std::cell::Cell<Option<(i64, [u8; 8])>>,
+    /// Each column's value width ([`Printer::data_width`]), worked out once.
+    data_widths: Vec<usize>,
 }
 
 impl Printer {
@@ -209,7 +215,7 @@ impl Printer {
 
     pub fn with_names(mut opts: PrintOptions, names: Names) -> Printer {
         opts.precision = opts.precision.min(9);
-        Printer {
+        let mut p = Printer {
             opts,
             names,
             records: 0,
@@ -217,7 +223,11 @@ impl Printer {
             value: String::with_capacity(64),
             port: String::with_capacity(16),
             trans: 1,
-        }
+            hms_cache: std::cell::Cell::new(None),
+            data_widths: Vec::new(),
+        };
+        p.data_widths = p.opts.columns.iter().map(|c| p.data_width(c)).collect();
+        p
     }
 
     pub fn options(&self) -> &PrintOptions {
@@ -251,6 +261,14 @@ impl Printer {
                 Field::StartTime.width_at(self.opts.precision)
             }
             _ => self.width(c),
+        }
+    }
+
+    /// Column `i`'s value width, from the widths worked out at the start.
+    fn column_width(&self, i: usize, c: &Column) -> usize {
+        match self.data_widths.get(i) {
+            Some(&w) => w,
+            None => self.data_width(c),
         }
     }
 
@@ -352,7 +370,7 @@ impl Printer {
         let mut i = 0;
         while i < cols.len() {
             let c = cols[i];
-            let w = self.data_width(&c);
+            let w = self.column_width(i, &c);
             let joined_port = match (c.field, cols.get(i + 1)) {
                 (Field::SrcAddr, Some(n)) if n.field == Field::SrcPort => Some(*n),
                 (Field::DstAddr, Some(n)) if n.field == Field::DstPort => Some(*n),
@@ -367,7 +385,7 @@ impl Printer {
                     let mut port = std::mem::take(&mut self.port);
                     port.clear();
                     self.field_value(rec, pc.field, &mut port);
-                    let pw = self.data_width(&pc);
+                    let pw = self.column_width(i + 1, &pc);
                     if port.is_empty() {
                         line.push(' ');
                         pad_cut(line, "", pw, Align::Left);
@@ -485,6 +503,10 @@ impl Printer {
         let ip = rec.key.class().is_ip();
         let dur_s = dur_secs(rec);
         macro_rules! num {
+            ("{}", $v:expr) => {{
+                push_u64(out, u64::from($v));
+                Kind::Number
+            }};
             ($($arg:tt)*) => {{
                 let _ = write!(out, $($arg)*);
                 Kind::Number
@@ -733,15 +755,24 @@ impl Printer {
             return;
         }
         let secs = (ns / 1_000_000_000) as i64;
-        match self.opts.utc_offset {
-            Some(tz) => push_hms(&tz, secs, out),
-            None => push_hms(&Local, secs, out),
-        }
+        let hms = match self.hms_cache.get() {
+            Some((s, hms)) if s == secs => hms,
+            _ => {
+                let hms = match self.opts.utc_offset {
+                    Some(tz) => hms_of(&tz, secs),
+                    None => hms_of(&Local, secs),
+                };
+                self.hms_cache.set(Some((secs, hms)));
+                hms
+            }
+        };
+        // hms_of writes only ASCII digits, ':' and '?'.
+        out.extend(hms.iter().map(|&d| char::from(d)));
         self.push_fraction(ns, out);
     }
 
     fn push_epoch(&self, ns: u64, out: &mut String) {
-        let _ = write!(out, "{}", ns / 1_000_000_000);
+        push_u64(out, ns / 1_000_000_000);
         self.push_fraction(ns, out);
     }
 
@@ -753,16 +784,19 @@ impl Printer {
         // Argus keeps microseconds; digits past the sixth come from the nanoseconds.
         let frac = ns % 1_000_000_000;
         let frac = if p <= 6 { frac / 1000 * 1000 } else { frac };
-        let digits = format!("{frac:09}");
+        let mut digits = [b'0'; 9];
+        let mut v = frac;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
         out.push('.');
-        out.push_str(&digits[..p.min(9)]);
+        out.extend(digits[..p.min(9)].iter().map(|&d| char::from(d)));
     }
 
     fn push_addr(&self, rec: &FlowRecord, a: &[u8; 16], out: &mut String) {
         match rec.key.class() {
-            KeyClass::Ipv4 | KeyClass::Arp => {
-                let _ = write!(out, "{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
-            }
+            KeyClass::Ipv4 | KeyClass::Arp => push_ipv4(&[a[0], a[1], a[2], a[3]], out),
             KeyClass::Ipv6 => push_ipv6(a, out),
             KeyClass::Rarp | KeyClass::Ether | KeyClass::Llc => {
                 let mut m = [0u8; 6];
@@ -887,15 +921,42 @@ impl Printer {
     }
 }
 
-fn push_hms<Tz: TimeZone>(tz: &Tz, secs: i64, out: &mut String)
-where
-    Tz::Offset: std::fmt::Display,
-{
+/// `HH:MM:SS` of a Unix second in a time zone (`??:??:??` when the zone
+/// has no single local time for it).
+fn hms_of<Tz: TimeZone>(tz: &Tz, secs: i64) -> [u8; 8] {
+    use chrono::Timelike;
     match tz.timestamp_opt(secs, 0).single() {
         Some(t) => {
-            let _ = write!(out, "{}", t.format("%H:%M:%S"));
+            let two = |v: u32| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+            let (h, m, s) = (two(t.hour()), two(t.minute()), two(t.second()));
+            [h[0], h[1], b':', m[0], m[1], b':', s[0], s[1]]
         }
-        None => out.push_str("??:??:??"),
+        None => *b"??:??:??",
+    }
+}
+
+/// A number in decimal, without `fmt`'s machinery.
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&d| char::from(d)));
+}
+
+/// A dotted-quad IPv4 address.
+fn push_ipv4(a: &[u8; 4], out: &mut String) {
+    for (i, &b) in a.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        push_u64(out, u64::from(b));
     }
 }
 
@@ -1072,9 +1133,29 @@ fn push_ipv6(a: &[u8; 16], out: &mut String) {
     }
 }
 
+/// The width of a value in characters (most values are ASCII).
+fn char_count(v: &str) -> usize {
+    if v.is_ascii() {
+        v.len()
+    } else {
+        v.chars().count()
+    }
+}
+
+/// Appends `n` blanks.
+fn push_blanks(out: &mut String, n: usize) {
+    const BLANKS: &str = "                                ";
+    let mut n = n;
+    while n > 0 {
+        let k = n.min(BLANKS.len());
+        out.push_str(&BLANKS[..k]);
+        n -= k;
+    }
+}
+
 /// Pads (or cuts, marking the cut with `*`) a value into a column.
 fn pad_cut(out: &mut String, v: &str, width: usize, align: Align) {
-    let n = v.chars().count();
+    let n = char_count(v);
     if n > width {
         out.extend(v.chars().take(width.saturating_sub(1)));
         if width > 0 {
@@ -1087,16 +1168,16 @@ fn pad_cut(out: &mut String, v: &str, width: usize, align: Align) {
 
 /// Pads a value that fits its column.
 fn pad(out: &mut String, v: &str, width: usize, align: Align) {
-    let n = v.chars().count();
+    let n = char_count(v);
     let fill = width.saturating_sub(n);
     let (before, after) = match align {
         Align::Right => (fill, 0),
         Align::Left => (0, fill),
         Align::Center => (fill / 2, fill - fill / 2),
     };
-    out.extend(std::iter::repeat_n(' ', before));
+    push_blanks(out, before);
     out.push_str(v);
-    out.extend(std::iter::repeat_n(' ', after));
+    push_blanks(out, after);
 }
 
 /// A live probe's status and stop records carry drops by stage (Argus prints
