@@ -73,6 +73,8 @@ pub struct CollectorStats {
     pub options_templates_learned: u64,
     pub template_withdrawals: u64,
     pub templates_expired: u64,
+    /// Templates dropped because their TCP session closed.
+    pub templates_session_closed: u64,
     /// Template definitions refused because a cap was reached.
     pub templates_over_limit: u64,
     /// Template records that were malformed (zero-length fields, impossible counts).
@@ -102,7 +104,7 @@ pub struct CollectorStats {
 
 impl CollectorStats {
     /// The counters as (name, value) pairs, for `--stats`.
-    pub fn fields(&self) -> [(&'static str, u64); 23] {
+    pub fn fields(&self) -> [(&'static str, u64); 24] {
         [
             ("datagrams", self.datagrams),
             ("v5_datagrams", self.v5_datagrams),
@@ -114,6 +116,7 @@ impl CollectorStats {
             ("options_templates_learned", self.options_templates_learned),
             ("template_withdrawals", self.template_withdrawals),
             ("templates_expired", self.templates_expired),
+            ("templates_session_closed", self.templates_session_closed),
             ("templates_over_limit", self.templates_over_limit),
             ("templates_malformed", self.templates_malformed),
             ("options_records", self.options_records),
@@ -192,6 +195,10 @@ struct DomainKey {
     exporter: IpAddr,
     domain: u32,
     version: u16,
+    /// The transport session templates were learned in: 0 for UDP and files
+    /// (scoped by exporter address, as nfcapd does), a connection id for TCP
+    /// (RFC 7011 8: a session's templates end with it).
+    session: u64,
 }
 
 #[derive(Debug, Default)]
@@ -228,6 +235,8 @@ pub struct Collector {
     held_bytes: usize,
     stats: CollectorStats,
     seq: u64,
+    /// The transport session of the message being decoded (see `DomainKey`).
+    session: u64,
 }
 
 impl Default for Collector {
@@ -462,6 +471,7 @@ impl Collector {
             held_bytes: 0,
             stats: CollectorStats::default(),
             seq: 0,
+            session: 0,
         }
     }
 
@@ -486,6 +496,7 @@ impl Collector {
             exporter,
             domain,
             version,
+            session: 0,
         })?;
         (d.sampling_interval > 0).then_some(d.sampling_interval)
     }
@@ -525,6 +536,45 @@ impl Collector {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Decodes one message that came over transport session `session` (a
+    /// TCP connection; not 0): its templates belong to that session.
+    pub fn decode_in_session(
+        &mut self,
+        exporter: IpAddr,
+        session: u64,
+        now_ns: u64,
+        message: &[u8],
+        out: &mut Vec<FlowRecord>,
+    ) -> Result<usize, DecodeError> {
+        self.session = session;
+        let r = self.decode(exporter, now_ns, message, out);
+        self.session = 0;
+        r
+    }
+
+    /// Transport session `session` ended: its templates, options data and
+    /// held sets go with it (RFC 7011 8).
+    pub fn end_session(&mut self, session: u64) {
+        if session == 0 {
+            return;
+        }
+        let mut dropped = 0usize;
+        self.domains.retain(|k, d| {
+            if k.session != session {
+                return true;
+            }
+            dropped += d.templates.len();
+            false
+        });
+        self.template_count -= dropped;
+        self.stats.templates_session_closed += dropped as u64;
+        let before = self.held.len();
+        self.held.retain(|h| h.key.session != session);
+        if self.held.len() != before {
+            self.held_bytes = self.held.iter().map(|h| h.body.len()).sum();
         }
     }
 
@@ -619,6 +669,7 @@ impl Collector {
             exporter,
             domain: u32_at(d, 16).unwrap_or(0),
             version: 9,
+            session: self.session,
         };
         self.decode_sets(key, ctx, now_ns, &d[HDR..], out);
         Ok(())
@@ -651,6 +702,7 @@ impl Collector {
             exporter,
             domain: u32_at(d, 12).unwrap_or(0),
             version: 10,
+            session: self.session,
         };
         self.decode_sets(key, ctx, now_ns, &d[HDR..usize::from(claimed)], out);
         Ok(())

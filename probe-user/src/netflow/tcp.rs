@@ -156,6 +156,8 @@ struct Conn {
     peer: SocketAddr,
     framer: Framer,
     last: Instant,
+    /// Transport session id: the templates this connection sends are its own.
+    session: u64,
 }
 
 /// Accepts exporters on a TCP port and decodes their messages.
@@ -165,6 +167,8 @@ pub struct TcpIngest {
     cfg: TcpConfig,
     stats: TcpStats,
     fds: Vec<libc::pollfd>,
+    /// Last session id given to a connection.
+    sessions: u64,
 }
 
 /// Reads at most this many chunks from one connection per poll, so that
@@ -188,6 +192,7 @@ impl TcpIngest {
             },
             stats: TcpStats::default(),
             fds: Vec::new(),
+            sessions: 0,
         })
     }
 
@@ -222,7 +227,8 @@ impl TcpIngest {
             match self.serve(i, collector, now_ns, out, &mut messages) {
                 Some(()) => i += 1,
                 None => {
-                    self.conns.swap_remove(i);
+                    let c = self.conns.swap_remove(i);
+                    collector.end_session(c.session);
                 }
             }
         }
@@ -237,6 +243,7 @@ impl TcpIngest {
                 "exporter {}: closed: sent nothing for {idle:?}",
                 c.peer
             ));
+            collector.end_session(c.session);
             false
         });
         self.stats.messages += messages;
@@ -297,6 +304,10 @@ impl TcpIngest {
                         peer,
                         framer: Framer::new(),
                         last: Instant::now(),
+                        session: {
+                            self.sessions += 1;
+                            self.sessions
+                        },
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -348,7 +359,8 @@ impl TcpIngest {
                             Ok(Some(msg)) => {
                                 *messages += 1;
                                 // Messages that do not decode are counted there.
-                                let _ = collector.decode(exporter, now_ns, msg, out);
+                                let _ = collector
+                                    .decode_in_session(exporter, c.session, now_ns, msg, out);
                             }
                             Ok(None) => break,
                             Err(e) => {

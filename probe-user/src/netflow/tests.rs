@@ -734,3 +734,26 @@ fn ipfix_sampling_from_options_data_and_from_the_record_scales_both_directions()
     // The domain keeps the rate its options data announced.
     assert_eq!(c.sampling_interval(EXP, 7, 10), Some(1000));
 }
+
+#[test]
+fn tcp_session_templates_end_with_the_session() {
+    let t = Msg::new(1, 100).set(2, &biflow_template()).done();
+    let d = Msg::new(1, 100).set(300, &biflow_record(1, b"")).done();
+    let mut c = Collector::default();
+    let mut out = Vec::new();
+    // The same exporter over UDP (session 0) and two TCP sessions.
+    c.decode(EXP, 0, &t, &mut out).unwrap();
+    c.decode_in_session(EXP, 1, 0, &t, &mut out).unwrap();
+    assert_eq!(c.template_count(), 2);
+    // A session's templates serve that session only.
+    assert_eq!(c.decode_in_session(EXP, 2, 0, &d, &mut out), Ok(0));
+    assert_eq!(c.held_sets(), 1);
+    assert_eq!(c.decode_in_session(EXP, 1, 0, &d, &mut out), Ok(1));
+    c.end_session(1);
+    c.end_session(2);
+    assert_eq!(c.template_count(), 1, "the UDP templates stay");
+    assert_eq!(c.stats().templates_session_closed, 1);
+    assert_eq!(c.held_sets(), 0, "held sets of a closed session go too");
+    assert_eq!(c.decode_in_session(EXP, 1, 0, &d, &mut out), Ok(0));
+    assert_eq!(c.decode(EXP, 0, &d, &mut out), Ok(1));
+}
