@@ -96,6 +96,9 @@ pub struct CollectorStats {
     pub records_without_address: u64,
     /// Fields of other enterprises than RFC 5103's reverse elements, skipped.
     pub enterprise_fields_skipped: u64,
+    /// Field values of standard elements ocellus has no place for (skipped;
+    /// the rest of the record is kept).
+    pub fields_unmapped: u64,
     /// Datagrams that are not NetFlow/IPFIX at all (unknown version).
     pub unknown_version: u64,
     /// Records whose counters were scaled by a sampling rate.
@@ -104,7 +107,7 @@ pub struct CollectorStats {
 
 impl CollectorStats {
     /// The counters as (name, value) pairs, for `--stats`.
-    pub fn fields(&self) -> [(&'static str, u64); 24] {
+    pub fn fields(&self) -> [(&'static str, u64); 25] {
         [
             ("datagrams", self.datagrams),
             ("v5_datagrams", self.v5_datagrams),
@@ -128,6 +131,7 @@ impl CollectorStats {
             ("malformed_records", self.malformed_records),
             ("records_without_address", self.records_without_address),
             ("enterprise_fields_skipped", self.enterprise_fields_skipped),
+            ("fields_unmapped", self.fields_unmapped),
             ("unknown_version", self.unknown_version),
             ("scaled_records", self.scaled_records),
         ]
@@ -326,7 +330,9 @@ struct Acc {
 }
 
 impl Acc {
-    fn set(&mut self, id: u16, reverse: bool, v: &[u8]) {
+    /// Takes one field; returns false for an element ocellus does not map
+    /// (its value is skipped and counted by the caller).
+    fn set(&mut self, id: u16, reverse: bool, v: &[u8]) -> bool {
         let n = be_uint(v);
         let arr4 = || <[u8; 4]>::try_from(v).ok();
         let arr6 = || <[u8; 6]>::try_from(v).ok();
@@ -339,9 +345,9 @@ impl Acc {
                 ie::IP_CLASS_OF_SERVICE => self.rtos = n as u8,
                 ie::TCP_CONTROL_BITS => self.rtcp_flags = n as u8,
                 ie::IP_TTL | ie::MINIMUM_TTL => self.rttl = n as u8,
-                _ => {}
+                _ => return false,
             }
-            return;
+            return true;
         }
         match id {
             ie::OCTET_DELTA_COUNT | ie::OCTET_TOTAL_COUNT | ie::INITIATOR_OCTETS => self.octets = n,
@@ -403,8 +409,9 @@ impl Acc {
             ie::SAMPLING_PACKET_INTERVAL => self.sampling_packet_interval = Some(n as u32),
             ie::SAMPLING_PACKET_SPACE => self.sampling_packet_space = Some(n as u32),
             ie::SYSTEM_INIT_TIME_MILLISECONDS => self.system_init_ms = Some(n),
-            _ => {}
+            _ => return false,
         }
+        true
     }
 
     /// The sampling interval (1 in N) an options record announces, if any.
@@ -1029,10 +1036,16 @@ impl Collector {
                     break;
                 };
                 off += len;
-                match f.pen {
+                let mapped = match f.pen {
                     0 => a.set(f.id, false, v),
                     ie::REVERSE_PEN => a.set(f.id, true, v),
-                    _ => self.stats.enterprise_fields_skipped += 1,
+                    _ => {
+                        self.stats.enterprise_fields_skipped += 1;
+                        true
+                    }
+                };
+                if !mapped {
+                    self.stats.fields_unmapped += 1;
                 }
             }
             if !ok {

@@ -757,3 +757,33 @@ fn tcp_session_templates_end_with_the_session() {
     assert_eq!(c.decode_in_session(EXP, 1, 0, &d, &mut out), Ok(0));
     assert_eq!(c.decode(EXP, 0, &d, &mut out), Ok(1));
 }
+
+#[test]
+fn unmapped_fields_are_counted_and_the_record_kept() {
+    // applicationId (95) and paddingOctets (210) have no place in a record.
+    let t = Msg::new(1, 7)
+        .set(
+            2,
+            &tmpl(
+                256,
+                &[
+                    (ie::SOURCE_IPV4_ADDRESS, 4, 0),
+                    (95, 4, 0),
+                    (ie::DESTINATION_IPV4_ADDRESS, 4, 0),
+                    (210, 3, 0),
+                    (ie::PACKET_DELTA_COUNT, 4, 0),
+                ],
+            ),
+        )
+        .done();
+    let rec = [10, 0, 0, 1, 0, 0, 0, 9, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 5];
+    let d = Msg::new(1, 7).set(256, &rec).done();
+    let mut c = Collector::default();
+    let mut out = Vec::new();
+    c.decode(EXP, 0, &t, &mut out).unwrap();
+    assert_eq!(c.decode(EXP, 0, &d, &mut out), Ok(1));
+    assert_eq!(c.stats().fields_unmapped, 2);
+    assert_eq!(out[0].key.src[..4], [10, 0, 0, 1]);
+    assert_eq!(out[0].key.dst[..4], [10, 0, 0, 2]);
+    assert_eq!(out[0].pkts(), 5);
+}
