@@ -22,7 +22,8 @@ Usage: ocellus read -r PATH... [OPTIONS] [- FILTER]
   --cert FILE --key FILE   client certificate and key (mutual TLS)
   --token TOKEN a per-user token (from the server's users file)
   --insecure    plain TCP (only to loopback addresses)
-  --since all|DUR   also the backlog the server still holds (all, or e.g. 10m)
+  --since all|DUR|TIME  also the backlog the server still holds (all, e.g. 10m, or
+                    @EPOCH / 2026-11-26T10:00:00)
   -t RANGE      only records in this time range, Argus's syntax:
                 [x][i|n|c]SPEC[-SPEC|+DURATION] or -DURATION[+DURATION];
                 SPEC [[[yyyy/]mm/]dd.]HH[:MM[:SS]], yyyy/mm/dd, yyyy/mm, yyyy or
@@ -220,16 +221,81 @@ pub fn parse_args(args: &[String]) -> Result<ReadArgs, String> {
     Ok(a)
 }
 
-/// `--since all` (the whole backlog the server holds) or `--since DUR`
-/// (records that ended at most DUR ago, e.g. 10m).
+/// `--since all` (the whole backlog the server holds), `--since DUR`
+/// (records that ended at most DUR ago, e.g. 10m), or an absolute time:
+/// `@EPOCH` seconds, `2026-11-26T10:00:00` or Argus's `2026/11/26.10:00:00`
+/// (local time), for the records of a replay or an older part of a ring.
 pub(crate) fn parse_since(v: &str) -> Result<u64, String> {
     if v == "all" {
         return Ok(1);
     }
-    let d = crate::remote::parse_duration(v).map_err(|e| format!("--since {e} (or all)"))?;
+    if let Some(t) = since_absolute(v) {
+        return t.map(|ns| ns.max(1));
+    }
+    let d = crate::remote::parse_duration(v)
+        .map_err(|e| format!("--since {e} (or all, @EPOCH, or YYYY-MM-DDTHH:MM:SS)"))?;
     Ok(crate::remote::now_ns()
         .saturating_sub(d.as_nanos() as u64)
         .max(1))
+}
+
+/// An absolute `--since` time in ns, if `v` has the shape of one.
+fn since_absolute(v: &str) -> Option<Result<u64, String>> {
+    use chrono::{Local, NaiveDateTime, TimeZone};
+    let bad = |why: &str| Some(Err(format!("--since {v}: {why}")));
+    if let Some(e) = v.strip_prefix('@') {
+        return match e.parse::<f64>() {
+            Ok(s) if s.is_finite() && (0.0..1e11).contains(&s) => Some(Ok((s * 1e9) as u64)),
+            _ => bad("expected @ and seconds since the epoch"),
+        };
+    }
+    if !(v.contains('-') || v.contains('/')) || !v.contains(':') {
+        return None;
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y/%m/%d.%H:%M:%S%.f",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(v, fmt) {
+            return match Local.from_local_datetime(&t).earliest() {
+                Some(t) => match t.timestamp_nanos_opt() {
+                    Some(ns) if ns > 0 => Some(Ok(ns as u64)),
+                    _ => bad("out of range"),
+                },
+                None => bad("no such local time"),
+            };
+        }
+    }
+    bad("expected YYYY-MM-DDTHH:MM:SS[.frac] or YYYY/MM/DD.HH:MM:SS")
+}
+
+#[cfg(test)]
+mod since_tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_takes_all_durations_and_absolute_times() {
+        assert_eq!(parse_since("all"), Ok(1));
+        assert_eq!(parse_since("@1700000000"), Ok(1_700_000_000_000_000_000));
+        assert_eq!(parse_since("@1700000000.5"), Ok(1_700_000_000_500_000_000));
+        let iso = parse_since("2023-11-14T22:13:20").unwrap();
+        let argus = parse_since("2023/11/14.22:13:20").unwrap();
+        assert_eq!(iso, argus);
+        // Within a day of the epoch instant, whatever the local zone.
+        assert!(iso.abs_diff(1_700_000_000_000_000_000) <= 86_400_000_000_000);
+        let recent = parse_since("10m").unwrap();
+        assert!(recent > 1_700_000_000_000_000_000);
+        for bad in [
+            "@x",
+            "@-5",
+            "2023-13-40T99:00:00",
+            "yesterday",
+            "2023/11/14",
+        ] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 /// Opens input `i`: the paths first, then the servers (`-S`), asking each
