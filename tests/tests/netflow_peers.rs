@@ -435,24 +435,15 @@ fn softflowd_exports_match_collect_and_nfdump() {
 fn ipfix_export_round_trips_through_collect_and_nfdump() {
     require_peers();
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut inputs = Vec::new();
-    for cap in [
-        "ipfixprobe-mixed.pcap",
-        "ipfixprobe-smtp.pcap",
-        "ipfixprobe-http.pcap",
-        "ipfixprobe-vlan.pcap",
-    ] {
-        let ocr = tmp.path().join(format!("{cap}.ocr"));
-        let o = output(
-            ocellus("probe")
-                .arg("-r")
-                .arg(corpus_dir().join(cap))
-                .arg("-w")
-                .arg(&ocr),
-        );
-        assert!(o.status.success(), "probe {cap}: {o:?}");
-        inputs.push(ocr);
-    }
+    let inputs = probe_captures(
+        tmp.path(),
+        &[
+            "ipfixprobe-mixed.pcap",
+            "ipfixprobe-smtp.pcap",
+            "ipfixprobe-http.pcap",
+            "ipfixprobe-vlan.pcap",
+        ],
+    );
     let out = tmp.path().join("back.ocr");
     let (collect, cport, err) = start_collect(&out);
     let nf = Nfcapd::start(&tmp.path().join("nf"));
@@ -495,6 +486,24 @@ fn ipfix_export_round_trips_through_collect_and_nfdump() {
 
 /// `ocellus collect --listen tcp://` on a free port; returns the child, the
 /// port and its stderr.
+/// Records of corpus captures, made by `ocellus probe` into `dir`.
+fn probe_captures(dir: &Path, caps: &[&str]) -> Vec<PathBuf> {
+    caps.iter()
+        .map(|cap| {
+            let ocr = dir.join(format!("{cap}.ocr"));
+            let o = output(
+                ocellus("probe")
+                    .arg("-r")
+                    .arg(corpus_dir().join(cap))
+                    .arg("-w")
+                    .arg(&ocr),
+            );
+            assert!(o.status.success(), "probe {cap}: {o:?}");
+            ocr
+        })
+        .collect()
+}
+
 fn start_collect_tcp(
     out: &Path,
     extra: &[&str],
@@ -533,19 +542,10 @@ fn ipfix_over_tcp_round_trips_and_hostile_streams_are_closed() {
     use std::io::Write as _;
     use std::net::TcpStream;
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut inputs = Vec::new();
-    for cap in ["ipfixprobe-mixed.pcap", "ipfixprobe-http.pcap"] {
-        let ocr = tmp.path().join(format!("{cap}.ocr"));
-        let o = output(
-            ocellus("probe")
-                .arg("-r")
-                .arg(corpus_dir().join(cap))
-                .arg("-w")
-                .arg(&ocr),
-        );
-        assert!(o.status.success(), "probe {cap}: {o:?}");
-        inputs.push(ocr);
-    }
+    let inputs = probe_captures(
+        tmp.path(),
+        &["ipfixprobe-mixed.pcap", "ipfixprobe-http.pcap"],
+    );
     let out = tmp.path().join("back.ocr");
     let (collect, port, err) = start_collect_tcp(
         &out,
