@@ -745,7 +745,7 @@ fn man_record(kind: RecordKind, stime: u64, ltime: u64, st: &EngineStats) -> Flo
         kind,
         stime_ns: stime,
         ltime_ns: ltime,
-        man: Some(ManInfo {
+        man: Some(Box::new(ManInfo {
             pkts: st.packets,
             bytes: st.bytes,
             flows: st.flows_created,
@@ -753,7 +753,7 @@ fn man_record(kind: RecordKind, stime: u64, ltime: u64, st: &EngineStats) -> Flo
             malformed: st.malformed,
             dropped: 0,
             drops: None,
-        }),
+        })),
         ..Default::default()
     }
 }

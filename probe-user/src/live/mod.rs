@@ -581,7 +581,7 @@ pub fn status_record(st: &EngineStats, drops: ManDrops, since_ns: u64, now_ns: u
         kind: RecordKind::ManStatus,
         stime_ns: since_ns,
         ltime_ns: now_ns,
-        man: Some(ManInfo {
+        man: Some(Box::new(ManInfo {
             pkts: st.packets,
             bytes: st.bytes,
             flows: st.flows_created,
@@ -589,7 +589,7 @@ pub fn status_record(st: &EngineStats, drops: ManDrops, since_ns: u64, now_ns: u
             malformed: st.malformed,
             dropped: drops.lost(),
             drops: Some(drops),
-        }),
+        })),
         ..FlowRecord::default()
     }
 }

@@ -498,7 +498,7 @@ impl Printer {
     fn field_value(&self, rec: &FlowRecord, f: Field, out: &mut String) -> Kind {
         let p = self.opts.precision;
         let is_man = rec.kind.is_man();
-        let man = rec.man.unwrap_or_default();
+        let man = rec.man.as_deref().copied().unwrap_or_default();
         let tcp = rec.tcp.as_ref().filter(|_| semantics::is_tcp(rec));
         let ip = rec.key.class().is_ip();
         let dur_s = dur_secs(rec);
@@ -1184,7 +1184,12 @@ fn pad(out: &mut String, v: &str, width: usize, align: Align) {
 /// its MAR counters in the flow columns; these have no column): text layouts
 /// get them after the columns, JSON as a `drops` object.
 fn push_man_drops(rec: &FlowRecord, json: bool, line: &mut String) {
-    let Some(d) = rec.man.and_then(|m| m.drops).filter(|_| rec.kind.is_man()) else {
+    let Some(d) = rec
+        .man
+        .as_ref()
+        .and_then(|m| m.drops)
+        .filter(|_| rec.kind.is_man())
+    else {
         return;
     };
     let fields = [

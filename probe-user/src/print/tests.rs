@@ -952,7 +952,7 @@ fn man_records() {
         kind: RecordKind::ManStart,
         stime_ns: t(1700000000, 27440),
         ltime_ns: t(1700000000, 27440),
-        man: Some(ManInfo::default()),
+        man: Some(Box::default()),
         ..FlowRecord::default()
     };
     assert_eq!(
@@ -961,11 +961,11 @@ fn man_records() {
     );
     let stop = FlowRecord {
         kind: RecordKind::ManStop,
-        man: Some(ManInfo {
+        man: Some(Box::new(ManInfo {
             pkts: 5,
             bytes: 900,
             ..ManInfo::default()
-        }),
+        })),
         ..r.clone()
     };
     assert!(line(utc(), &stop).ends_with("       5        900   STP"));
@@ -991,7 +991,7 @@ fn man_status_records_show_the_drops() {
         kind: RecordKind::ManStatus,
         stime_ns: t(1700000000, 27440),
         ltime_ns: t(1700000060, 27440),
-        man: Some(ManInfo {
+        man: Some(Box::new(ManInfo {
             pkts: 7,
             bytes: 700,
             dropped: 5,
@@ -1002,7 +1002,7 @@ fn man_status_records_show_the_drops() {
                 ..Default::default()
             }),
             ..ManInfo::default()
-        }),
+        })),
         ..FlowRecord::default()
     };
     let l = line(utc(), &r);
@@ -1021,7 +1021,7 @@ fn man_status_records_show_the_drops() {
     assert_eq!(v["drops"]["xsk_ring_full"], 4, "{j}");
     assert_eq!(v["drops"]["flows_active"], 3, "{j}");
     let plain = FlowRecord {
-        man: Some(ManInfo::default()),
+        man: Some(Box::default()),
         ..r.clone()
     };
     assert!(!line(utc(), &plain).contains("drops"));

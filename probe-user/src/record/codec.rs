@@ -787,8 +787,8 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
             ext::MAN => {
                 // The drops block may come first only in a hand-made record;
                 // keep it either way.
-                let drops = r.man.and_then(|m| m.drops);
-                r.man = Some(ManInfo {
+                let drops = r.man.as_ref().and_then(|m| m.drops);
+                r.man = Some(Box::new(ManInfo {
                     pkts: b.u64()?,
                     bytes: b.u64()?,
                     flows: b.u64()?,
@@ -796,7 +796,7 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
                     malformed: b.u64()?,
                     dropped: b.u64()?,
                     drops,
-                });
+                }));
             }
             ext::MAN_DROPS => {
                 let d = ManDrops {
@@ -810,7 +810,7 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
                     flows_active: b.u64()?,
                     writer_stalls: b.u64()?,
                 };
-                r.man.get_or_insert_with(ManInfo::default).drops = Some(d);
+                r.man.get_or_insert_with(Box::default).drops = Some(d);
             }
             _ if ty & ext::CRITICAL != 0 => {
                 return Err(CodecError::UnknownCriticalBlock { ty });
@@ -1024,7 +1024,7 @@ pub(crate) mod tests {
         r.key._pad = [0xff; 6];
         r.suser = vec![0xab; MAX_USER_BYTES];
         r.duser = vec![0; 1];
-        r.man = Some(ManInfo {
+        r.man = Some(Box::new(ManInfo {
             pkts: u64::MAX,
             bytes: 1,
             flows: 2,
@@ -1032,23 +1032,25 @@ pub(crate) mod tests {
             malformed: 4,
             dropped: 5,
             drops: None,
-        });
+        }));
         r.kind = RecordKind::ManStop;
         assert_round_trip(&r);
         let plain = encoded_len(&r);
-        r.man = r.man.map(|m| ManInfo {
-            drops: Some(ManDrops {
-                redirect_failed: 1,
-                pcap_dropped: 2,
-                pcap_if_dropped: 3,
-                xsk_rx_dropped: 4,
-                xsk_ring_full: u64::MAX,
-                xsk_fill_empty: 6,
-                xsk_invalid: 7,
-                flows_active: 8,
-                writer_stalls: 9,
-            }),
-            ..m
+        r.man = r.man.map(|m| {
+            Box::new(ManInfo {
+                drops: Some(ManDrops {
+                    redirect_failed: 1,
+                    pcap_dropped: 2,
+                    pcap_if_dropped: 3,
+                    xsk_rx_dropped: 4,
+                    xsk_ring_full: u64::MAX,
+                    xsk_fill_empty: 6,
+                    xsk_invalid: 7,
+                    flows_active: 8,
+                    writer_stalls: 9,
+                }),
+                ..*m
+            })
         });
         r.kind = RecordKind::ManStatus;
         assert_round_trip(&r);
@@ -1061,7 +1063,7 @@ pub(crate) mod tests {
     fn man_drops_block_is_additive() {
         let mut r = FlowRecord {
             kind: RecordKind::ManStatus,
-            man: Some(ManInfo {
+            man: Some(Box::new(ManInfo {
                 pkts: 10,
                 dropped: 3,
                 drops: Some(ManDrops {
@@ -1069,7 +1071,7 @@ pub(crate) mod tests {
                     ..ManDrops::default()
                 }),
                 ..ManInfo::default()
-            }),
+            })),
             ..FlowRecord::default()
         };
         let mut with = Vec::new();
@@ -1085,7 +1087,7 @@ pub(crate) mod tests {
         let crc = crc32c(&old[8..]);
         old[4..8].copy_from_slice(&crc.to_le_bytes());
         let (back, _) = decode(&old).unwrap();
-        r.man = r.man.map(|m| ManInfo { drops: None, ..m });
+        r.man = r.man.map(|m| Box::new(ManInfo { drops: None, ..*m }));
         assert_eq!(back, r);
     }
 
@@ -1103,7 +1105,7 @@ pub(crate) mod tests {
     fn every_truncation_is_an_error() {
         let mut buf = Vec::new();
         let mut r = sample_tcp();
-        r.man = Some(ManInfo::default());
+        r.man = Some(Box::default());
         r.duser = b"xyz".to_vec();
         encode(&r, &mut buf);
         for cut in 0..buf.len() {
@@ -1316,14 +1318,14 @@ pub(crate) mod tests {
                 key, src, dst, tcp,
                 smac: l2.0, dmac: l2.1, svlan: l2.2, dvlan: l2.3, smpls: l2.4, dmpls: l2.5,
                 suser, duser,
-                man: man.map(|m| ManInfo {
+                man: man.map(|m| Box::new(ManInfo {
                     pkts: m[0], bytes: m[1], flows: m[2], records: m[3], malformed: m[4], dropped: m[5],
                     drops: drops.map(|d| ManDrops {
                         redirect_failed: d[0], pcap_dropped: d[1], pcap_if_dropped: d[2],
                         xsk_rx_dropped: d[3], xsk_ring_full: d[4], xsk_fill_empty: d[5],
                         xsk_invalid: d[6], flows_active: d[7], writer_stalls: d[8],
                     }),
-                }),
+                })),
             }
         }
     }

@@ -233,7 +233,8 @@ pub struct FlowRecord {
     pub suser: Vec<u8>,
     pub duser: Vec<u8>,
     /// For management records: totals of the run (packets, bytes, flows, drops).
-    pub man: Option<ManInfo>,
+    /// Boxed: flow records, the many, do not carry it.
+    pub man: Option<Box<ManInfo>>,
 }
 
 /// Probe totals carried by management records.

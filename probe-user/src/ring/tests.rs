@@ -34,10 +34,10 @@ fn rec(i: u64) -> FlowRecord {
     }
     if i.is_multiple_of(97) {
         r.kind = RecordKind::ManStatus;
-        r.man = Some(ManInfo {
+        r.man = Some(Box::new(ManInfo {
             records: i,
             ..ManInfo::default()
-        });
+        }));
     }
     r
 }
