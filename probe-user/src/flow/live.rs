@@ -349,6 +349,43 @@ mod tests {
         v
     }
 
+    /// Inter-packet statistics come with `-J` (EngineConfig::jitter) only,
+    /// as in Argus, and change nothing else in the records.
+    #[test]
+    fn jitter_is_kept_only_when_asked() {
+        let path = corpus("zeek-wikipedia.pcap");
+        let run = |jitter: bool| {
+            let mut cfg = ReplayConfig {
+                pin: false,
+                ..ReplayConfig::default()
+            };
+            cfg.engine.jitter = jitter;
+            let out = Collect::default();
+            let mut reader = MergedReader::open(std::slice::from_ref(&path)).unwrap();
+            pipeline::replay(&mut reader, &cfg, Box::new(out.clone()), |_| {}).unwrap();
+            let got = out.0.lock().unwrap();
+            got.clone()
+        };
+        let plain = run(false);
+        let with = run(true);
+        assert_eq!(summary(&plain), summary(&with));
+        assert!(plain
+            .iter()
+            .all(|r| r.src.intpkt_n == 0 && r.dst.intpkt_n == 0));
+        let multi: Vec<_> = with
+            .iter()
+            .filter(|r| !r.kind.is_man() && r.src.pkts >= 3)
+            .collect();
+        assert!(!multi.is_empty());
+        for r in multi {
+            // One interval between each pair of a direction's packets.
+            assert_eq!(u64::from(r.src.intpkt_n), r.src.pkts - 1, "{r:?}");
+            let span_us = (r.src.ltime_ns - r.src.stime_ns) as f64 / 1000.0;
+            assert!((r.src.intpkt_sum_us - span_us).abs() < 1.0, "{r:?}");
+            assert!(r.src.intpkt_min_us <= r.src.intpkt_max_us);
+        }
+    }
+
     /// Frames of one flow arriving on different workers (as with an asymmetric
     /// RSS hash) give the records a replay gives.
     #[test]
