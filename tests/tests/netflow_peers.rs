@@ -450,13 +450,7 @@ fn ipfix_export_round_trips_through_collect_and_nfdump() {
     let mut sent = Vec::new();
     for ocr in &inputs {
         for port in [cport, nf.port] {
-            let o = output(
-                ocellus("read")
-                    .arg("-r")
-                    .arg(ocr)
-                    .args(["--ipfix", &format!("udp://127.0.0.1:{port}")]),
-            );
-            assert!(o.status.success(), "read --ipfix: {o:?}");
+            export_ipfix(ocr, &format!("udp://127.0.0.1:{port}"));
         }
         sent.extend(read_records(ocr));
     }
@@ -486,6 +480,12 @@ fn ipfix_export_round_trips_through_collect_and_nfdump() {
 
 /// `ocellus collect --listen tcp://` on a free port; returns the child, the
 /// port and its stderr.
+/// `ocellus read -r ocr --ipfix url`: exports the file's records as IPFIX.
+fn export_ipfix(ocr: &Path, url: &str) {
+    let o = output(ocellus("read").arg("-r").arg(ocr).args(["--ipfix", url]));
+    assert!(o.status.success(), "read --ipfix {url}: {o:?}");
+}
+
 /// Records of corpus captures, made by `ocellus probe` into `dir`.
 fn probe_captures(dir: &Path, caps: &[&str]) -> Vec<PathBuf> {
     caps.iter()
@@ -589,13 +589,7 @@ fn ipfix_over_tcp_round_trips_and_hostile_streams_are_closed() {
     hostile(&truncated, true);
     let mut sent = Vec::new();
     for ocr in &inputs {
-        let o = output(
-            ocellus("read")
-                .arg("-r")
-                .arg(ocr)
-                .args(["--ipfix", &format!("tcp://{addr}")]),
-        );
-        assert!(o.status.success(), "read --ipfix tcp: {o:?}");
+        export_ipfix(ocr, &format!("tcp://{addr}"));
         sent.extend(read_records(ocr));
     }
     let stats = finish_collect(collect, err);
