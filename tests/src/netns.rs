@@ -3,8 +3,10 @@
 //! namespace where the probe listens. Everything is created under unique names
 //! and deleted on drop; no traffic leaves these namespaces.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// Live tests need root; CI runs as root. Not being root is a failure, not a skip.
 pub fn require_root() {
@@ -192,4 +194,64 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
     spawn_in_netns(ns, f)
         .join()
         .expect("a thread in a network namespace panicked")
+}
+
+/// Starts a program in namespace `ns` and waits (30 s at most) until its
+/// stderr shows one of `ready`; returns it and a thread collecting its stderr.
+pub fn start_ready(
+    ns: &str,
+    args: &[impl AsRef<std::ffi::OsStr> + std::fmt::Debug],
+    ready: &[&str],
+) -> (Child, std::thread::JoinHandle<String>) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {args:?}: {e}"));
+    let err = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let ready: Vec<String> = ready.iter().map(|s| s.to_string()).collect();
+    let h = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut r = BufReader::new(err);
+        let mut line = String::new();
+        let mut told = false;
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            if !told && ready.iter().any(|w| line.contains(w.as_str())) {
+                let _ = tx.send(());
+                told = true;
+            }
+            all.push_str(&line);
+            line.clear();
+        }
+        all
+    });
+    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{args:?} did not get ready: {}",
+            h.join().unwrap_or_default()
+        );
+    }
+    (child, h)
+}
+
+/// Sends SIGTERM and waits (30 s at most) for the child to exit.
+pub fn term(child: &mut Child) -> std::process::ExitStatus {
+    // SAFETY: signalling a child we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let t0 = Instant::now();
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return st;
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the process did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -3,11 +3,11 @@
 //! namespace, real traffic; the live records must equal `ocellus probe -r` on
 //! tcpdump's capture of the same frames.
 
-use ocellus_tests::netns::{in_netns, require_root, sh, spawn_in_netns, Topo};
+use ocellus_tests::netns::{in_netns, require_root, sh, spawn_in_netns, start_ready, term, Topo};
 use ocellus_tests::tools::ocellus_bin;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,64 +17,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Starts a program in a namespace and waits until its stderr shows `ready`.
-fn start_ready(
-    ns: &str,
-    args: &[&str],
-    ready: &[&str],
-) -> (Child, std::thread::JoinHandle<String>) {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {args:?}: {e}"));
-    let err = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let ready: Vec<String> = ready.iter().map(|s| s.to_string()).collect();
-    let h = std::thread::spawn(move || {
-        let mut all = String::new();
-        let mut r = BufReader::new(err);
-        let mut line = String::new();
-        let mut told = false;
-        while r.read_line(&mut line).unwrap_or(0) > 0 {
-            if !told && ready.iter().any(|w| line.contains(w.as_str())) {
-                let _ = tx.send(());
-                told = true;
-            }
-            all.push_str(&line);
-            line.clear();
-        }
-        all
-    });
-    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "{args:?} did not get ready: {}",
-            h.join().unwrap_or_default()
-        );
-    }
-    (child, h)
-}
-
-fn term(child: &mut Child) -> std::process::ExitStatus {
-    // SAFETY: signalling a child we started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let t0 = Instant::now();
-    loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            return st;
-        }
-        if t0.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            panic!("the process did not stop within 30 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Real traffic between a and b: pings (v4, v6), a TCP transfer, a UDP burst.

@@ -3,11 +3,10 @@
 //! status records with the drop counters, and `--user` giving up root once the
 //! XDP program and sockets exist.
 
-use ocellus_tests::netns::{require_root, sh, Topo};
+use ocellus_tests::netns::{require_root, sh, start_ready, Topo};
 use ocellus_tests::tools::ocellus_bin;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -251,49 +250,24 @@ fn user_gives_up_root_after_setup() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
     let out = dir.path().join("live.ocr");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &t.p])
-        .arg(ocellus_bin())
-        .args([
-            "probe",
-            "--iface",
-            "span1",
-            "--capture",
-            "xdp",
-            "-S",
-            "3600",
-            "--user",
-            "nobody",
-            "--stats",
-            "-w",
-        ])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the probe");
+    let bin = ocellus_bin();
+    let args = [
+        bin.as_os_str(),
+        "probe".as_ref(),
+        "--iface".as_ref(),
+        "span1".as_ref(),
+        "--capture".as_ref(),
+        "xdp".as_ref(),
+        "-S".as_ref(),
+        "3600".as_ref(),
+        "--user".as_ref(),
+        "nobody".as_ref(),
+        "--stats".as_ref(),
+        "-w".as_ref(),
+        out.as_os_str(),
+    ];
+    let (mut child, errs) = start_ready(&t.p, &args, &["running as user"]);
     let pid = child.id() as i32;
-    let err = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let errs = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if line.contains("running as user") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "the probe did not start: {}",
-            errs.join().unwrap_or_default()
-        );
-    }
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     let ids = |key: &str| -> Vec<u32> {
         status
