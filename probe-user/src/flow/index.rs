@@ -50,7 +50,7 @@ impl FlowIndex {
 
     #[inline]
     fn home(&self, hash: u32) -> usize {
-        ((hash as u64 | 1 << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+        ((hash as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
     /// Hints the CPU to fetch the slots `hash` probes first.

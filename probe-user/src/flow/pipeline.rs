@@ -161,15 +161,16 @@ impl BatchApplier {
             let s = items[self.order[i] as usize].shard as usize;
             let end = counts[s + 1] as usize;
             let group = &self.order[i..end];
-            // The canonical hash of each packet, so the lookups can be
-            // prefetched a few packets ahead (the kernel's hash when it gave one).
+            // The flow hash of each packet, so the lookups can be prefetched a
+            // few packets ahead (the kernel's hash when it gave one). The hash
+            // is symmetric: the packet's key gives the canonical key's hash.
             self.hashes.clear();
             self.hashes.extend(group.iter().map(|&ix| {
                 let it = &items[ix as usize];
                 if it.flow_hash != 0 {
                     it.flow_hash
                 } else {
-                    it.key.canonical().0.sym_hash()
+                    it.key.sym_hash()
                 }
             }));
             let hashes = &self.hashes;
