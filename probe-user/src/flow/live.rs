@@ -8,7 +8,7 @@
 //! and idle flows, and tells the writer how far it has scanned; the writer
 //! orders records by due time as in replay.
 //!
-//! ```ignore
+//! ```text
 //! let (mut workers, handle) = live::start(&cfg, 2, out)?;
 //! // on each worker's thread:
 //! w.push(LinkType::ETHERNET, frame, wire_len, ts_ns, None)?;   // per frame
