@@ -309,22 +309,24 @@ fn two_probes_one_relay_and_readers_fast_slow_filtered_and_refused() {
     let relay_addr = format!("127.0.0.1:{pr}");
     let ca_pem = c.p("ca.pem");
 
-    // The slow reader: connects, asks for everything, reads nothing.
-    let mut slow = Command::new(ocellus_tests::tools::ocellus_bin());
-    slow.args([
-        "read",
-        "-S",
+    // The slow reader: connects, asks for everything, then reads nothing.
+    // It is a connection held in this process rather than a reader process
+    // with an unread pipe: a process keeps reading until its pipe is full,
+    // and the kernel's receive-buffer autotuning (up to tcp_rmem's maximum,
+    // 32 MiB here) could then swallow the whole backlog, so that nothing
+    // ever stalls. A connection nobody reads keeps the initial buffer.
+    let slow = ocellus::remote::client::connect(
         &relay_addr,
-        "--ca",
-        &ca_pem,
-        "--token",
-        "alice-token-1",
-    ])
-    .args(["--since", "all"])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    let mut slow = slow.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+        &ocellus::remote::ClientOptions {
+            ca: Some(PathBuf::from(&ca_pem)),
+            token: Some("alice-token-1".into()),
+            since_ns: 1,
+            ..Default::default()
+        },
+        "",
+        0,
+    )
+    .expect("the slow reader connects");
 
     let n_tcp = read_lines(
         ocellus("read")
@@ -427,10 +429,13 @@ fn two_probes_one_relay_and_readers_fast_slow_filtered_and_refused() {
         .all(|l| l.split(',').nth(2).map(str::trim) == Some("17")));
 
     // The slow reader is cut off, with the reason logged.
+    eprintln!(
+        "{}",
+        String::from_utf8_lossy(&Command::new("ss").args(["-tmni"]).output().unwrap().stdout)
+    );
     let log = relay.wait_log("disconnected: stalled", 20);
     assert!(log.contains("accepted as alice"), "{log}");
-    let _ = slow.kill();
-    let _ = slow.wait();
+    drop(slow);
 
     // Unauthorized readers are refused, and the relay logs each refusal.
     for (args, why) in [

@@ -286,17 +286,43 @@ impl Read for Conn {
     }
 }
 
+/// Writes what TLS has ready to the socket. Only writes: rustls's own
+/// `Stream` also reads whenever a write would block (it waits for the peer's
+/// TLS messages), which turned one stalled write into a write timeout plus
+/// a read timeout, twice over, before a stalled reader was cut off. Readers
+/// send nothing after their hello, so the server never needs to read here.
+fn push_tls(
+    s: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+) -> std::io::Result<()> {
+    while s.conn.wants_write() {
+        if s.conn.write_tls(&mut s.sock)? == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+    }
+    Ok(())
+}
+
 impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Conn::Plain(s) => s.write(buf),
-            Conn::Tls(s) => s.write(buf),
+            Conn::Tls(s) => {
+                // The socket's write timeout bounds each step: an error is
+                // the reader's stall, and ends the connection.
+                push_tls(s)?;
+                let n = s.conn.writer().write(buf)?;
+                push_tls(s)?;
+                Ok(n)
+            }
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Conn::Plain(s) => s.flush(),
-            Conn::Tls(s) => s.flush(),
+            Conn::Tls(s) => {
+                s.conn.writer().flush()?;
+                push_tls(s)
+            }
         }
     }
 }
