@@ -101,6 +101,12 @@ impl RecordFilter {
         self.filter.as_ref().is_some_and(|f| f.mentions_man())
     }
 
+    /// Whether the filter looks only at core fields (no filter: yes); see
+    /// [`crate::filter::Filter::core_only`].
+    pub fn core_only(&self) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.core_only())
+    }
+
     /// Whether `rec` passes the filter. Without a filter, management records
     /// are left to the caller's `-M man` choice.
     #[inline]
@@ -164,14 +170,17 @@ impl Input {
                     .map_err(|e| ClientError::Usage(e.to_string()))?,
                 ),
             };
-            while src.next_into(&mut rec)? {
-                if rec.kind.is_man() && !self.man && !self.filter.wants_man() {
-                    continue;
-                }
-                if !self.filter.matches(&rec) {
-                    continue;
-                }
-                if self.time.as_ref().is_some_and(|t| !t.matches(&rec)) {
+            let want_man = self.man || self.filter.wants_man();
+            let early = self.filter.core_only();
+            // Records the core fields rule out are skipped before the rest
+            // of them is decoded (see `RecordSource::next_kept_into`).
+            let mut keep = |rec: &FlowRecord| {
+                (want_man || !rec.kind.is_man())
+                    && (!early || self.filter.matches(rec))
+                    && self.time.as_ref().is_none_or(|t| t.matches(rec))
+            };
+            while src.next_kept_into(&mut rec, &mut keep)? {
+                if !early && !self.filter.matches(&rec) {
                     continue;
                 }
                 if !f(&rec)? {

@@ -517,6 +517,78 @@ impl Filter {
         eval::eval(&self.expr, rec)
     }
 
+    /// Whether the expression looks only at a record's core fields (those
+    /// [`crate::record::codec::decode_core_into`] decodes: kind, key, times,
+    /// ids, flags, encapsulations and the per-direction counters, TTL and
+    /// TOS), so that a reader may test it before decoding the rest
+    /// ([`crate::ring::RecordSource::next_kept_into`]). TCP state and
+    /// performance, MAC addresses, VLAN ids and MPLS labels are not core.
+    pub fn core_only(&self) -> bool {
+        fn prim(p: &Prim) -> bool {
+            match p {
+                Prim::Proto(_)
+                | Prim::Host { .. }
+                | Prim::Net { .. }
+                | Prim::Port { .. }
+                | Prim::IpCast { .. }
+                | Prim::Mpls
+                | Prim::Srcid(_)
+                | Prim::Encaps { .. } => true,
+                Prim::EtherHost { .. }
+                | Prim::EtherCast { .. }
+                | Prim::Vid { .. }
+                | Prim::Vpri { .. }
+                | Prim::Mid { .. }
+                | Prim::TcpOpt(_) => false,
+                Prim::Cmp { metric, .. } => match metric {
+                    Metric::Pkts
+                    | Metric::Bytes
+                    | Metric::AppBytes
+                    | Metric::Ttl
+                    | Metric::Tos
+                    | Metric::Rate
+                    | Metric::Load
+                    | Metric::Dur
+                    | Metric::Seq
+                    | Metric::Pcr => true,
+                    Metric::Loss | Metric::PLoss => false,
+                },
+                Prim::Flag { flag, .. } => match flag {
+                    Flag::Ecn
+                    | Flag::Timeout
+                    | Flag::Start
+                    | Flag::Status
+                    | Flag::Frag
+                    | Flag::FragOnly
+                    | Flag::Multipath
+                    | Flag::Echo
+                    | Flag::Unreach
+                    | Flag::Redirect
+                    | Flag::Timexed => true,
+                    Flag::Syn
+                    | Flag::SynAck
+                    | Flag::Fin
+                    | Flag::FinAck
+                    | Flag::Reset
+                    | Flag::Retrans
+                    | Flag::OutOfOrder
+                    | Flag::WinShut
+                    | Flag::Normal
+                    | Flag::Wait
+                    | Flag::Established => false,
+                },
+            }
+        }
+        fn walk(e: &Expr) -> bool {
+            match e {
+                Expr::And(v) | Expr::Or(v) => v.iter().all(walk),
+                Expr::Not(e) => walk(e),
+                Expr::Prim(p) => prim(p),
+            }
+        }
+        walk(&self.expr)
+    }
+
     /// Whether the expression names `man` (so management records are wanted).
     pub fn mentions_man(&self) -> bool {
         fn walk(e: &Expr) -> bool {

@@ -567,6 +567,37 @@ proptest! {
     }
 
     #[test]
+    fn core_only_filters_decide_on_the_core_alone(
+        e in arb_expr(),
+        r in arb_record(),
+        other in arb_record(),
+        mac in prop_oneof![Just([0, 0, 0, 0, 0, 1]), Just([0xff; 6]), any::<[u8; 6]>()],
+        vlan in prop_oneof![Just(5u16), any::<u16>()],
+    ) {
+        // `r`'s core over `other`'s extension fields, as a reader that
+        // tests before decoding the extension blocks holds it.
+        use crate::record::codec;
+        let mut other = other;
+        other.flags |= flag::HAS_MAC | flag::HAS_SVLAN | flag::HAS_DVLAN | flag::HAS_SMPLS;
+        other.smac = mac;
+        other.dmac = mac;
+        other.svlan = vlan;
+        other.dvlan = vlan;
+        other.smpls = u32::from(vlan);
+        other.tcp = Some(TcpPerf { state: u32::from(vlan) << 3, options: vlan, src_retrans: 1, ..TcpPerf::default() });
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        codec::encode(&other, &mut a);
+        codec::encode(&r, &mut b);
+        let mut mixed = FlowRecord::default();
+        codec::decode_into(&a, &mut mixed).unwrap();
+        codec::decode_core_into(&b, &mut mixed).unwrap();
+        let f = Filter { expr: e };
+        if f.core_only() {
+            prop_assert_eq!(f.matches(&mixed), f.matches(&r), "{}", f);
+        }
+    }
+
+    #[test]
     fn arbitrary_text_never_panics(s in "[a-z0-9 ()!&|<>=.:/-]{0,80}") {
         let _ = Filter::parse(&s);
     }

@@ -622,6 +622,20 @@ pub fn decode(buf: &[u8]) -> Result<(FlowRecord, usize), CodecError> {
 /// Like `decode`, into an existing record, reusing its user-data buffers.
 /// On error `rec` holds unspecified (but valid) contents.
 pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError> {
+    let (len, ext_at) = decode_core_into(buf, rec)?;
+    decode_ext_into(&buf[..len], ext_at, rec)?;
+    Ok(len)
+}
+
+/// The first half of [`decode_into`]: checks the record's length, checksum,
+/// kind and version, and decodes the core (kind, cause, times, ids, flags,
+/// key and the per-direction packets, bytes, times, TTL, TOS and IP id),
+/// leaving every field the extension blocks carry as it was. Returns the
+/// record length and where its extension blocks start, for
+/// [`decode_ext_into`]. A reader that only wants records passing a test of
+/// core fields (a filter on addresses, ports, protocol, counters, times)
+/// decodes the rest of the ones that pass.
+pub fn decode_core_into(buf: &[u8], rec: &mut FlowRecord) -> Result<(usize, usize), CodecError> {
     if buf.len() < RECORD_HEADER_LEN {
         return Err(CodecError::Truncated {
             needed: RECORD_HEADER_LEN,
@@ -667,14 +681,8 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
         });
     }
 
-    let mut suser = std::mem::take(&mut rec.suser);
-    let mut duser = std::mem::take(&mut rec.duser);
-    suser.clear();
-    duser.clear();
-    let mut r = FlowRecord {
-        kind,
-        ..FlowRecord::default()
-    };
+    let r = rec;
+    r.kind = kind;
     r.seq = c.u64()?;
     r.stime_ns = c.u64()?;
     r.ltime_ns = c.u64()?;
@@ -691,9 +699,55 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
     r.key = get_key(&mut c)?;
     get_dir_core(&mut c, &mut r.src)?;
     get_dir_core(&mut c, &mut r.dst)?;
-
     // Extension blocks, after the core as the writer sized it.
-    let mut pos = RECORD_HEADER_LEN + core_len;
+    Ok((len, RECORD_HEADER_LEN + core_len))
+}
+
+/// [`decode_into`] for a reader that wants only the records `keep` accepts
+/// on their core fields ([`decode_core_into`]): a rejected record's extension
+/// blocks are not decoded. Returns the record length and whether it was kept
+/// (and decoded whole). The checksum is checked either way.
+pub fn decode_kept_into(
+    buf: &[u8],
+    rec: &mut FlowRecord,
+    keep: &mut dyn FnMut(&FlowRecord) -> bool,
+) -> Result<(usize, bool), CodecError> {
+    let (len, ext_at) = decode_core_into(buf, rec)?;
+    if !keep(rec) {
+        return Ok((len, false));
+    }
+    decode_ext_into(&buf[..len], ext_at, rec)?;
+    Ok((len, true))
+}
+
+/// The second half of [`decode_into`]: the extension blocks of the record
+/// `buf` (exactly one record, checked by [`decode_core_into`]) from
+/// `ext_at` on. Every field they carry is reset first, so a block that is
+/// absent leaves its default.
+pub fn decode_ext_into(buf: &[u8], ext_at: usize, r: &mut FlowRecord) -> Result<(), CodecError> {
+    let len = buf.len();
+    r.tcp = None;
+    r.smac = [0; 6];
+    r.dmac = [0; 6];
+    r.svlan = 0;
+    r.dvlan = 0;
+    r.smpls = 0;
+    r.dmpls = 0;
+    for d in [&mut r.src, &mut r.dst] {
+        d.min_sz = 0;
+        d.max_sz = 0;
+        d.intpkt_n = 0;
+        d.intpkt_sum_us = 0.0;
+        d.intpkt_sumsq_us = 0.0;
+        d.intpkt_min_us = 0.0;
+        d.intpkt_max_us = 0.0;
+    }
+    r.man = None;
+    let mut suser = std::mem::take(&mut r.suser);
+    let mut duser = std::mem::take(&mut r.duser);
+    suser.clear();
+    duser.clear();
+    let mut pos = ext_at;
     while pos < len {
         let Some(h) = buf.get(pos..pos + EXT_HEADER_LEN) else {
             return Err(CodecError::BadBlock {
@@ -821,8 +875,7 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
     }
     r.suser = suser;
     r.duser = duser;
-    *rec = r;
-    Ok(len)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -845,6 +898,40 @@ pub(crate) mod tests {
         if !has_nan(rec) {
             assert_eq!(&back, rec);
         }
+    }
+
+    #[test]
+    fn decoding_into_a_used_record_leaves_nothing_of_it() {
+        // A record with every extension, then a bare one into the same
+        // buffer: the second must come out as if decoded fresh.
+        let mut full = sample_tcp();
+        full.suser = b"GET / HTTP/1.1".to_vec();
+        full.duser = b"HTTP/1.1 200".to_vec();
+        full.smac = [2, 0, 0, 0, 0, 1];
+        full.svlan = 7;
+        full.src.min_sz = 60;
+        full.src.intpkt_n = 3;
+        full.man = Some(Box::default());
+        let mut bare = FlowRecord::default();
+        bare.kind = RecordKind::Flow;
+        bare.key.proto = 17;
+        bare.src.pkts = 1;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        encode(&full, &mut a);
+        encode(&bare, &mut b);
+        let mut rec = FlowRecord::default();
+        decode_into(&a, &mut rec).unwrap();
+        assert_eq!(rec.suser, full.suser);
+        decode_into(&b, &mut rec).unwrap();
+        assert_eq!(rec, decode(&b).unwrap().0);
+        // Kept or not, a record is consumed whole.
+        let mut buf = a.clone();
+        buf.extend_from_slice(&b);
+        let (n, kept) = decode_kept_into(&buf, &mut rec, &mut |r| r.key.proto == 17).unwrap();
+        assert_eq!((n, kept), (a.len(), false));
+        let (n, kept) = decode_kept_into(&buf[n..], &mut rec, &mut |r| r.key.proto == 17).unwrap();
+        assert_eq!((n, kept), (b.len(), true));
+        assert_eq!(rec, decode(&b).unwrap().0);
     }
 
     fn has_nan(r: &FlowRecord) -> bool {

@@ -136,6 +136,24 @@ pub trait RecordSource {
     /// the end (never, while following, unless stopped).
     fn next_into(&mut self, rec: &mut FlowRecord) -> Result<bool, RingError>;
 
+    /// Like [`RecordSource::next_into`], but only records that `keep`
+    /// accepts. `keep` must look at nothing but the core fields
+    /// ([`codec::decode_core_into`]): readers of encoded records call it
+    /// before decoding the extension blocks, and skip those of a record it
+    /// rejects (most of the cost of a filtered read).
+    fn next_kept_into(
+        &mut self,
+        rec: &mut FlowRecord,
+        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+    ) -> Result<bool, RingError> {
+        while self.next_into(rec)? {
+            if keep(rec) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// What the reader has met so far.
     fn stats(&self) -> SourceStats;
 

@@ -636,6 +636,7 @@ impl ReaderSegment {
         &mut self,
         rec: &mut FlowRecord,
         stats: &mut SourceStats,
+        keep: &mut dyn FnMut(&FlowRecord) -> bool,
     ) -> Result<Option<()>, RingError> {
         loop {
             let commit = self.committed()?;
@@ -648,11 +649,13 @@ impl ReaderSegment {
             let bytes = unsafe {
                 std::slice::from_raw_parts(self.map.as_ptr().add(self.pos), commit - self.pos)
             };
-            match codec::decode_into(bytes, rec) {
-                Ok(n) => {
+            match codec::decode_kept_into(bytes, rec, keep) {
+                Ok((n, kept)) => {
                     self.pos += n;
                     stats.records += 1;
-                    return Ok(Some(()));
+                    if kept {
+                        return Ok(Some(()));
+                    }
                 }
                 Err(CodecError::UnknownKind { len, .. }) => {
                     self.pos += len;
@@ -780,6 +783,14 @@ impl RingReader {
 
 impl RecordSource for RingReader {
     fn next_into(&mut self, rec: &mut FlowRecord) -> Result<bool, RingError> {
+        self.next_kept_into(rec, &mut |_| true)
+    }
+
+    fn next_kept_into(
+        &mut self,
+        rec: &mut FlowRecord,
+        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+    ) -> Result<bool, RingError> {
         loop {
             if self.opts.stopped() {
                 return Ok(false);
@@ -794,7 +805,7 @@ impl RecordSource for RingReader {
                 std::thread::sleep(self.opts.poll());
                 continue;
             };
-            if seg.next(rec, &mut self.stats)?.is_some() {
+            if seg.next(rec, &mut self.stats, keep)?.is_some() {
                 self.last_pos = Some(RingPos {
                     generation: seg.generation,
                     offset: seg.pos as u64,
@@ -805,7 +816,7 @@ impl RecordSource for RingReader {
             // it seals, so after seeing the seal one more look finds the rest.
             let generation = seg.generation;
             let finished = if seg.sealed() {
-                if seg.next(rec, &mut self.stats)?.is_some() {
+                if seg.next(rec, &mut self.stats, keep)?.is_some() {
                     self.last_pos = Some(RingPos {
                         generation: seg.generation,
                         offset: seg.pos as u64,
@@ -854,12 +865,20 @@ impl SegmentReader {
 
 impl RecordSource for SegmentReader {
     fn next_into(&mut self, rec: &mut FlowRecord) -> Result<bool, RingError> {
+        self.next_kept_into(rec, &mut |_| true)
+    }
+
+    fn next_kept_into(
+        &mut self,
+        rec: &mut FlowRecord,
+        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+    ) -> Result<bool, RingError> {
         loop {
-            if self.seg.next(rec, &mut self.stats)?.is_some() {
+            if self.seg.next(rec, &mut self.stats, keep)?.is_some() {
                 return Ok(true);
             }
             if self.seg.sealed() {
-                return Ok(self.seg.next(rec, &mut self.stats)?.is_some());
+                return Ok(self.seg.next(rec, &mut self.stats, keep)?.is_some());
             }
             if !self.opts.follow || self.opts.stopped() {
                 return Ok(false);

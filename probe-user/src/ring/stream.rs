@@ -206,6 +206,14 @@ impl<R: Read> StreamReader<R> {
 
 impl<R: Read> RecordSource for StreamReader<R> {
     fn next_into(&mut self, rec: &mut FlowRecord) -> Result<bool, RingError> {
+        self.next_kept_into(rec, &mut |_| true)
+    }
+
+    fn next_kept_into(
+        &mut self,
+        rec: &mut FlowRecord,
+        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+    ) -> Result<bool, RingError> {
         loop {
             let avail = self.end - self.start;
             let want = if avail >= 4 {
@@ -213,12 +221,15 @@ impl<R: Read> RecordSource for StreamReader<R> {
                     .map_err(|e| self.corrupt(e))?;
                 if avail >= len {
                     let bytes = &self.buf[self.start..self.start + len];
-                    match codec::decode_into(bytes, rec) {
-                        Ok(n) => {
+                    match codec::decode_kept_into(bytes, rec, keep) {
+                        Ok((n, kept)) => {
                             self.start += n;
                             self.offset += n as u64;
                             self.stats.records += 1;
-                            return Ok(true);
+                            if kept {
+                                return Ok(true);
+                            }
+                            continue;
                         }
                         Err(CodecError::UnknownKind { len, .. }) => {
                             self.start += len;
