@@ -912,8 +912,10 @@ pub(crate) mod tests {
         full.src.min_sz = 60;
         full.src.intpkt_n = 3;
         full.man = Some(Box::default());
-        let mut bare = FlowRecord::default();
-        bare.kind = RecordKind::Flow;
+        let mut bare = FlowRecord {
+            kind: RecordKind::Flow,
+            ..FlowRecord::default()
+        };
         bare.key.proto = 17;
         bare.src.pkts = 1;
         let (mut a, mut b) = (Vec::new(), Vec::new());
