@@ -1,0 +1,35 @@
+#!/bin/bash
+# One prepared run on a quiet multi-core machine: filtered reads, ra against
+# ocellus before (ocellus-prev) and after the core-field filter test
+# (ocellus), on record files both probes make with -S 1 from the replay
+# benchmark's 10M-packet capture. Each command runs alone, measured by rusage.
+set -u
+D=$(cd "$(dirname "$0")" && pwd)
+export LD_LIBRARY_PATH=$D/lib
+echo "cores: $(nproc)"; lscpu | grep -E "Model name"
+P=${PCAP:-/tmp/replay.pcap}
+[ -s $P ] || $D/ocellus-bench gen -o $P 2>&1 | tail -1
+run() {
+python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+label, argv = sys.argv[1], sys.argv[2:]
+t = time.time()
+p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, err = p.communicate()
+wall = time.time() - t
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{label} | rc={p.returncode} | wall_s={wall:.2f} | cpu_s={ru.ru_utime+ru.ru_stime:.2f} | maxrss_mb={ru.ru_maxrss/1024:.0f} | {err.decode(errors='replace').strip()[-160:]}", flush=True)
+PY
+}
+run "argus -X -S 1" $D/argus -X -S 1 -r $P -w /tmp/f.argus
+run "ocellus probe -S 1" $D/ocellus probe -S 1 -r $P -w /tmp/f.ocr
+ls -la /tmp/f.argus /tmp/f.ocr
+for f in "tcp and dst port 80" "udp and pkts gt 3" "src net 10.0.0.0/16 and not icmp"; do
+  run "ra - $f" $D/ra -r /tmp/f.argus - $f
+  run "ocellus-prev read - $f" $D/ocellus-prev read -r /tmp/f.ocr - $f
+  run "ocellus read - $f" $D/ocellus read -r /tmp/f.ocr - $f
+  $D/ra -n -r /tmp/f.argus - $f | wc -l
+  $D/ocellus read -n -L -1 -r /tmp/f.ocr - $f | wc -l
+done
+run "ocellus-prev read (all)" $D/ocellus-prev read -r /tmp/f.ocr
+run "ocellus read (all)" $D/ocellus read -r /tmp/f.ocr
