@@ -118,6 +118,7 @@ scenarios! {
     stp_llc: "one 802.3 STP BPDU (LLC SAP 0x42): llc, 1 pkt 52 bytes";
     sctp: "SCTP INIT and INIT-ACK: sctp 192.0.2.1 <-> 192.0.2.6, 2 pkts 132 bytes, CON";
     esp: "two ESP packets one way: esp, 2 pkts 164 bytes, INT";
+    esp_ipv6: "two ESP packets one way over IPv6: Argus 3.0.8 writes no record for them";
     igmp_v3_report: "IGMPv3 report to 224.0.0.22: igmp, 1 pkt 50 bytes, daddr printed 0.0.0.1";
     vxlan_udp: "UDP inside VXLAN (UDP 4789): measured what Argus reports";
     tcp_snaplen_truncated: "TCP session with 1000-byte segments captured with snaplen 96: bytes = orig_len";
@@ -832,6 +833,19 @@ fn esp(path: &Path) -> io::Result<()> {
             Frame::eth(mac(10), mac(11))
                 .ipv4([192, 0, 2, 1], [192, 0, 2, 7])
                 .esp(0x2020_0001, seq)
+                .payload_fill(40, 0xee)
+                .build()
+        })
+        .collect();
+    write_pcap(path, &spaced(0.0, 0.01, frames))
+}
+
+fn esp_ipv6(path: &Path) -> io::Result<()> {
+    let frames = (1..=2)
+        .map(|seq| {
+            Frame::eth(mac(10), mac(11))
+                .ipv6(v6("2001:db8::1"), v6("2001:db8::7"))
+                .esp(0x2020_0002, seq)
                 .payload_fill(40, 0xee)
                 .build()
         })

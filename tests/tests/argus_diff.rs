@@ -43,7 +43,8 @@ fn idx(name: &str) -> usize {
 /// Rows that are not comparable on purpose: Argus's records with an invalid
 /// start time (it emits them for frames it cannot parse), and IPv6 fragment
 /// flows (ocellus folds IPv6 fragments into their datagram's flow; Argus 3.0.8
-/// keeps them apart: `deliberate_ipv6_fragments_fold`).
+/// keeps them apart: `deliberate_ipv6_fragments_fold`). ESP over IPv6 is
+/// taken out by `ipv6_esp`.
 fn comparable(r: &Row) -> bool {
     let stime: f64 = r[idx("stime")].parse().unwrap_or(0.0);
     let ltime: f64 = r[idx("ltime")].parse().unwrap_or(0.0);
@@ -53,6 +54,13 @@ fn comparable(r: &Row) -> bool {
     let v6 = r[idx("saddr")].contains(':') && r[idx("daddr")].contains(':');
     let frag = matches!(r[idx("flgs")].chars().nth(6), Some('F' | 'f'));
     !(v6 && frag)
+}
+
+/// ESP over IPv6: Argus 3.0.8 writes no record for it, ocellus does
+/// (`deliberate_ipv6_esp_is_reported`); taken out on both sides.
+fn ipv6_esp(r: &Row) -> bool {
+    let v6 = r[idx("saddr")].contains(':') && r[idx("daddr")].contains(':');
+    v6 && matches!(r[idx("proto")].as_str(), "esp" | "50")
 }
 
 /// The IPv6 datagrams ocellus saw fragmented (it folds their fragments into
@@ -172,10 +180,13 @@ fn corpus_records_match_argus() {
         let a: Vec<Row> = a
             .into_iter()
             .filter(comparable)
-            .filter(|r| !folded.covers(r))
+            .filter(|r| !folded.covers(r) && !ipv6_esp(r))
             .map(unswap_multicast)
             .collect();
-        let o: Vec<Row> = o.into_iter().filter(comparable).collect();
+        let o: Vec<Row> = o
+            .into_iter()
+            .filter(|r| comparable(r) && !ipv6_esp(r))
+            .collect();
         let c = compare(&a, &o);
         identical += c.identical;
         total += a.len();

@@ -38,6 +38,10 @@ const DELIBERATE: &[(&str, &str)] = &[
         "the sender of a multicast frame is the source: deliberate_multicast_sender_is_source",
     ),
     (
+        "esp_ipv6",
+        "ESP over IPv6 is reported: deliberate_ipv6_esp_is_reported",
+    ),
+    (
         "igmp_v3_report",
         "IGMP's group address is printed as is: deliberate_igmp_destination",
     ),
@@ -148,6 +152,18 @@ fn deliberate_multicast_sender_is_source() {
         "multicast address as source: {rows:?}"
     );
     assert!(field(&rows[0], "daddr").starts_with("01:80:c2"), "{rows:?}");
+}
+
+/// Argus 3.0.8 writes no record at all for ESP over IPv6; an audit record
+/// per security association is what ocellus writes for ESP over IPv4 too.
+#[test]
+fn deliberate_ipv6_esp_is_reported() {
+    let rows = ocellus_for("esp_ipv6");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(field(&rows[0], "proto"), "esp");
+    assert_eq!(field(&rows[0], "saddr"), "2001:db8::1");
+    assert_eq!(field(&rows[0], "spkts"), "2");
+    assert_eq!(field(&rows[0], "dport"), "0x20200002");
 }
 
 #[test]
