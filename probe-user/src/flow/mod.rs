@@ -402,21 +402,26 @@ impl Shard {
         self.stats.records += records;
     }
 
-    /// End of input, step 1: the order keys of the final record of every
-    /// flow with one pending (see [`FinalKey`]).
+    /// End of input, step 1: where each flow with a pending record is, and
+    /// its record's start and last times (see [`FinalKey`]).
     pub fn final_keys(&self, shard: u32, out: &mut Vec<FinalKey>) {
         for (_, idx) in self.index.entries() {
             let f = self.flows.get(idx);
             if f.pending() {
                 out.push(FinalKey {
                     stime_ns: f.record_stime(),
-                    key: f.out_key(),
                     ltime_ns: f.ltime_ns,
                     shard,
                     idx,
                 });
             }
         }
+    }
+
+    /// The key flow `idx`'s record will carry (to order final records that
+    /// start at the same time).
+    pub fn final_record_key(&self, idx: u32) -> FlowKey {
+        self.flows.get(idx).out_key()
     }
 
     /// End of input, step 2: flow `idx`'s final record (from `final_keys`).
@@ -459,21 +464,16 @@ impl Shard {
 /// Where a flow's final record goes in the output: records due at the end
 /// of input are written in (start, key, last time) order, as every other
 /// record group is. Sorting these small keys instead of the records lets the
-/// records be made, and written, a few thousand at a time.
+/// records be made, and written, a few thousand at a time. The key itself
+/// is not kept (24 bytes a flow instead of 72, at the moment the table is
+/// fullest): flows that start at the same time are put in order by reading
+/// their keys back ([`Shard::final_record_key`]).
 #[derive(Clone, Copy, Debug)]
 pub struct FinalKey {
     pub stime_ns: u64,
-    pub key: FlowKey,
     pub ltime_ns: u64,
     pub shard: u32,
     pub idx: u32,
-}
-
-impl FinalKey {
-    #[inline]
-    pub fn order(&self) -> (u64, &FlowKey, u64) {
-        (self.stime_ns, &self.key, self.ltime_ns)
-    }
 }
 
 /// The sharded flow table shared by all workers.

@@ -15,7 +15,7 @@
 //! have passed. The output is therefore the same for any number of workers.
 //! Batches are recycled: nothing is allocated per packet.
 
-use super::{key, EngineConfig, EngineStats, FlowTable};
+use super::{key, EngineConfig, EngineStats, FinalKey, FlowTable};
 use crate::capture::PacketSource;
 use crate::flow::Emitted;
 use crate::packet::{self, PacketInfo};
@@ -542,14 +542,36 @@ fn finish(
     fin: &Sender<Vec<Emitted>>,
 ) -> Result<EngineStats, PipelineError> {
     let stopped = || PipelineError::Output("the record writer stopped".into());
-    let mut keys = Vec::new();
+    // Sized once: a growing vector could hold twice what it needs just when
+    // the table is fullest.
+    let flows: usize = my_shards.iter().map(|&s| table.lock(s).flow_count()).sum();
+    let mut keys = Vec::with_capacity(flows);
     let mut st = EngineStats::default();
     for &s in my_shards {
         let shard = table.lock(s);
         shard.final_keys(s as u32, &mut keys);
         st.add(&shard.stats);
     }
-    keys.sort_unstable_by(|a, b| a.order().cmp(&b.order()));
+    keys.sort_unstable_by_key(|k| k.stime_ns);
+    // Records that start at the same time: by key, then last time.
+    let mut tie: Vec<(FlowKey, u64, FinalKey)> = Vec::new();
+    let mut i = 0;
+    while i < keys.len() {
+        let t = keys[i].stime_ns;
+        let j = i + keys[i..].iter().take_while(|k| k.stime_ns == t).count();
+        if j - i > 1 {
+            tie.clear();
+            for k in &keys[i..j] {
+                let key = table.lock(k.shard as usize).final_record_key(k.idx);
+                tie.push((key, k.ltime_ns, *k));
+            }
+            tie.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+            for (slot, t) in keys[i..j].iter_mut().zip(&tie) {
+                *slot = t.2;
+            }
+        }
+        i = j;
+    }
     st.records += keys.len() as u64;
     let msg = WorkerOut {
         worker: me,
@@ -756,5 +778,110 @@ fn man_record(kind: RecordKind, stime: u64, ltime: u64, st: &EngineStats) -> Flo
             drops: None,
         })),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::RawPacket;
+    use crate::packet::LinkType;
+    use std::sync::Mutex;
+
+    struct Frames(Vec<(u64, Vec<u8>)>, usize);
+    impl PacketSource for Frames {
+        type Error = std::io::Error;
+        fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, Self::Error> {
+            let Some((ts, f)) = self.0.get(self.1) else {
+                return Ok(None);
+            };
+            self.1 += 1;
+            Ok(Some(RawPacket {
+                ts_ns: *ts,
+                wire_len: f.len() as u32,
+                link: LinkType::ETHERNET,
+                data: f,
+            }))
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Collect(Arc<Mutex<Vec<FlowRecord>>>);
+    impl RecordOut for Collect {
+        fn write_record(&mut self, rec: &FlowRecord) -> Result<(), PipelineError> {
+            self.0.lock().unwrap().push(rec.clone());
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<(), PipelineError> {
+            Ok(())
+        }
+    }
+
+    /// One UDP packet from 10.0.0.`host`:`sport` to 10.9.9.9:53.
+    fn udp(host: u8, sport: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 8];
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&28u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 17;
+        ip[12..16].copy_from_slice(&[10, 0, 0, host]);
+        ip[16..20].copy_from_slice(&[10, 9, 9, 9]);
+        let udp = &mut f[34..42];
+        udp[0..2].copy_from_slice(&sport.to_be_bytes());
+        udp[2..4].copy_from_slice(&53u16.to_be_bytes());
+        udp[4..6].copy_from_slice(&8u16.to_be_bytes());
+        f
+    }
+
+    /// Final records of flows that start at the same time come out in key
+    /// order (then last time), whatever the worker count and packet order:
+    /// the end-of-input sort reads their keys back for the tie.
+    #[test]
+    fn final_records_starting_together_are_in_key_order() {
+        let t0 = 1_700_000_000_000_000_000u64;
+        let mut frames = Vec::new();
+        // 60 flows, all starting at t0, created in a scrambled order; every
+        // third one sends a second packet later (a later last time).
+        for k in 0..60u32 {
+            let host = ((k * 37) % 60) as u8 + 1;
+            frames.push((t0, udp(host, 1000 + (k % 7) as u16)));
+        }
+        for k in (0..60u32).step_by(3) {
+            let host = ((k * 37) % 60) as u8 + 1;
+            frames.push((t0 + 1_000_000, udp(host, 1000 + (k % 7) as u16)));
+        }
+        let mut seen = Vec::new();
+        for workers in [1, 3] {
+            let out = Collect::default();
+            let cfg = ReplayConfig {
+                workers,
+                pin: false,
+                man_records: false,
+                ..ReplayConfig::default()
+            };
+            replay(
+                &mut Frames(frames.clone(), 0),
+                &cfg,
+                Box::new(out.clone()),
+                |_| {},
+            )
+            .unwrap();
+            let recs = out.0.lock().unwrap().clone();
+            assert_eq!(recs.len(), 60);
+            let order: Vec<(u64, FlowKey, u64)> = recs
+                .iter()
+                .map(|r| (r.stime_ns, r.key, r.ltime_ns))
+                .collect();
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(order, sorted, "{workers} workers");
+            assert!(recs.iter().all(|r| r.stime_ns == t0));
+            seen.push(order);
+        }
+        assert_eq!(seen[0], seen[1]);
     }
 }
