@@ -402,6 +402,54 @@ impl Shard {
         self.stats.records += records;
     }
 
+    /// A tick, step 1 (replay): where each flow whose record is due by
+    /// `now_ns` is, with the record's due, start and last times, so that the
+    /// worker can make the records in output order a chunk at a time
+    /// ([`Shard::take_due`]) instead of holding a whole tick's records.
+    pub fn due_keys(&self, now_ns: u64, cfg: &EngineConfig, shard: u32, out: &mut Vec<DueKey>) {
+        for (_, idx) in self.index.entries() {
+            let f = self.flows.get(idx);
+            if f.pending() {
+                let due_ns = f.due_ns(cfg);
+                if due_ns <= now_ns {
+                    out.push(DueKey {
+                        due_ns,
+                        stime_ns: f.record_stime(),
+                        ltime_ns: f.ltime_ns,
+                        shard,
+                        idx,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A tick, step 2: flow `idx`'s status record (from `due_keys`).
+    pub fn take_due(&mut self, idx: u32, due_ns: u64) -> Emitted {
+        let rec = self.take(idx, Cause::Status, due_ns);
+        self.stats.records += 1;
+        Emitted { due_ns, rec }
+    }
+
+    /// A tick, step 3: forgets the flows idle past their timeout (as
+    /// [`Shard::scan`] does after reporting).
+    pub fn expire(&mut self, now_ns: u64, cfg: &EngineConfig) {
+        let mut gone = std::mem::take(&mut self.scratch);
+        for (hash, i) in self.index.entries() {
+            let f = self.flows.get(i);
+            if !f.pending() && f.expire_ns(cfg) <= now_ns {
+                gone.push((hash, i));
+            }
+        }
+        for &(hash, i) in &gone {
+            self.index.remove(hash, i);
+            self.release(i);
+        }
+        gone.clear();
+        self.scratch = gone;
+        self.frags.retain(|e| e.expire_ns > now_ns);
+    }
+
     /// End of input, step 1: where each flow with a pending record is, and
     /// its record's start and last times (see [`FinalKey`]).
     pub fn final_keys(&self, shard: u32, out: &mut Vec<FinalKey>) {
@@ -470,6 +518,17 @@ impl Shard {
 /// their keys back ([`Shard::final_record_key`]).
 #[derive(Clone, Copy, Debug)]
 pub struct FinalKey {
+    pub stime_ns: u64,
+    pub ltime_ns: u64,
+    pub shard: u32,
+    pub idx: u32,
+}
+
+/// Where a status record due at a tick goes in the output: (due, start,
+/// key, last time) order, the key read back only for ties (see [`FinalKey`]).
+#[derive(Clone, Copy, Debug)]
+pub struct DueKey {
+    pub due_ns: u64,
     pub stime_ns: u64,
     pub ltime_ns: u64,
     pub shard: u32,

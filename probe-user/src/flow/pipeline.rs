@@ -15,7 +15,7 @@
 //! have passed. The output is therefore the same for any number of workers.
 //! Batches are recycled: nothing is allocated per packet.
 
-use super::{key, EngineConfig, EngineStats, FinalKey, FlowTable};
+use super::{key, DueKey, EngineConfig, EngineStats, FinalKey, FlowTable};
 use crate::capture::PacketSource;
 use crate::flow::Emitted;
 use crate::packet::{self, PacketInfo};
@@ -483,31 +483,54 @@ fn worker_loop(
     let my_shards: Vec<usize> = (0..nshards).filter(|s| s % workers == me).collect();
     let mut applier = BatchApplier::new(nshards);
     let mut records: Vec<Emitted> = Vec::new();
+    let mut due: Vec<DueKey> = Vec::new();
     let mut watermark = 0u64;
+    let stopped = || PipelineError::Output("the record writer stopped".into());
     while let Ok(mut b) = rx.recv() {
         applier.apply(table, &b.items, &b.payload, cfg, &mut records);
         if b.eof {
             return finish(me, table, &my_shards, records, &out, &fin);
         }
         if b.tick {
-            for &s in &my_shards {
-                let mut shard = table.lock(s);
-                shard.scan(b.now_ns, cfg);
-                if !shard.out.is_empty() {
-                    // Hand a shard's records over as they are (no copy).
-                    let msg = WorkerOut {
-                        worker: me,
-                        watermark_ns: watermark,
-                        records: std::mem::take(&mut shard.out),
-                        done: None,
-                    };
-                    drop(shard);
-                    if out.send(msg).is_err() {
-                        return Err(PipelineError::Output("the record writer stopped".into()));
-                    }
-                }
+            // The records made while applying packets go first.
+            if !records.is_empty() {
+                let msg = WorkerOut {
+                    worker: me,
+                    watermark_ns: watermark,
+                    records: std::mem::take(&mut records),
+                    done: None,
+                };
+                out.send(msg).map_err(|_| stopped())?;
             }
-            watermark = b.now_ns;
+            // Then the status records due, made in output order a chunk at a
+            // time: each chunk tells the writer that everything of this
+            // worker due before the next one is out, so a tick's records are
+            // never all held at once.
+            due.clear();
+            for &s in &my_shards {
+                table.lock(s).due_keys(b.now_ns, cfg, s as u32, &mut due);
+            }
+            sort_in_output_order(&mut due, table);
+            for (n, chunk) in due.chunks(TICK_CHUNK).enumerate() {
+                let mut v = Vec::with_capacity(chunk.len());
+                for k in chunk {
+                    v.push(table.lock(k.shard as usize).take_due(k.idx, k.due_ns));
+                }
+                if let Some(next) = due.get((n + 1) * TICK_CHUNK) {
+                    watermark = watermark.max(next.due_ns.saturating_sub(1));
+                }
+                let msg = WorkerOut {
+                    worker: me,
+                    watermark_ns: watermark,
+                    records: v,
+                    done: None,
+                };
+                out.send(msg).map_err(|_| stopped())?;
+            }
+            for &s in &my_shards {
+                table.lock(s).expire(b.now_ns, cfg);
+            }
+            watermark = watermark.max(b.now_ns);
         }
         if !records.is_empty() || b.tick {
             let msg = WorkerOut {
@@ -526,8 +549,70 @@ fn worker_loop(
     Ok(EngineStats::default())
 }
 
+/// A small key standing for a record to be made: what orders it, and where
+/// its flow is.
+trait OrderKey: Copy {
+    /// The order before the record key: (due, start).
+    fn primary(&self) -> (u64, u64);
+    fn ltime_ns(&self) -> u64;
+    fn place(&self) -> (usize, u32);
+}
+
+impl OrderKey for FinalKey {
+    fn primary(&self) -> (u64, u64) {
+        (u64::MAX, self.stime_ns)
+    }
+    fn ltime_ns(&self) -> u64 {
+        self.ltime_ns
+    }
+    fn place(&self) -> (usize, u32) {
+        (self.shard as usize, self.idx)
+    }
+}
+
+impl OrderKey for DueKey {
+    fn primary(&self) -> (u64, u64) {
+        (self.due_ns, self.stime_ns)
+    }
+    fn ltime_ns(&self) -> u64 {
+        self.ltime_ns
+    }
+    fn place(&self) -> (usize, u32) {
+        (self.shard as usize, self.idx)
+    }
+}
+
+/// Sorts keys into the output order of their records, (due, start, key,
+/// last time) as [`sort_key`]: by (due, start), then runs that tie there by
+/// the record key, read back from the table, and last time.
+fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable) {
+    keys.sort_unstable_by_key(|k| k.primary());
+    let mut tie: Vec<(FlowKey, u64, K)> = Vec::new();
+    let mut i = 0;
+    while i < keys.len() {
+        let p = keys[i].primary();
+        let j = i + keys[i..].iter().take_while(|k| k.primary() == p).count();
+        if j - i > 1 {
+            tie.clear();
+            for k in &keys[i..j] {
+                let (shard, idx) = k.place();
+                let key = table.lock(shard).final_record_key(idx);
+                tie.push((key, k.ltime_ns(), *k));
+            }
+            tie.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+            for (slot, t) in keys[i..j].iter_mut().zip(&tie) {
+                *slot = t.2;
+            }
+        }
+        i = j;
+    }
+}
+
 /// Final records per message at the end of input.
 const FINAL_CHUNK: usize = 4096;
+
+/// Status records per message at a tick.
+const TICK_CHUNK: usize = 4096;
 
 /// End of input for one worker: hands over the last records, tells the writer
 /// it is done, then streams every flow's final record in order, a chunk at a
@@ -552,26 +637,7 @@ fn finish(
         shard.final_keys(s as u32, &mut keys);
         st.add(&shard.stats);
     }
-    keys.sort_unstable_by_key(|k| k.stime_ns);
-    // Records that start at the same time: by key, then last time.
-    let mut tie: Vec<(FlowKey, u64, FinalKey)> = Vec::new();
-    let mut i = 0;
-    while i < keys.len() {
-        let t = keys[i].stime_ns;
-        let j = i + keys[i..].iter().take_while(|k| k.stime_ns == t).count();
-        if j - i > 1 {
-            tie.clear();
-            for k in &keys[i..j] {
-                let key = table.lock(k.shard as usize).final_record_key(k.idx);
-                tie.push((key, k.ltime_ns, *k));
-            }
-            tie.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-            for (slot, t) in keys[i..j].iter_mut().zip(&tie) {
-                *slot = t.2;
-            }
-        }
-        i = j;
-    }
+    sort_in_output_order(&mut keys, table);
     st.records += keys.len() as u64;
     let msg = WorkerOut {
         worker: me,
@@ -817,7 +883,7 @@ mod tests {
         }
     }
 
-    /// One UDP packet from 10.0.0.`host`:`sport` to 10.9.9.9:53.
+    /// One UDP packet from 10.0.0.`host`:`sport` to 10.9.9.9:9999.
     fn udp(host: u8, sport: u16) -> Vec<u8> {
         let mut f = vec![0u8; 14 + 20 + 8];
         f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
@@ -832,7 +898,7 @@ mod tests {
         ip[16..20].copy_from_slice(&[10, 9, 9, 9]);
         let udp = &mut f[34..42];
         udp[0..2].copy_from_slice(&sport.to_be_bytes());
-        udp[2..4].copy_from_slice(&53u16.to_be_bytes());
+        udp[2..4].copy_from_slice(&9999u16.to_be_bytes());
         udp[4..6].copy_from_slice(&8u16.to_be_bytes());
         f
     }
@@ -881,6 +947,61 @@ mod tests {
             assert_eq!(order, sorted, "{workers} workers");
             assert!(recs.iter().all(|r| r.stime_ns == t0));
             seen.push(order);
+        }
+        assert_eq!(seen[0], seen[1]);
+    }
+
+    /// A tick with more status records due than one chunk: the worker makes
+    /// them in output order a chunk at a time and the writer still writes
+    /// every record once, in the same order whatever the worker count.
+    #[test]
+    fn a_tick_of_many_status_records_streams_in_order() {
+        let t0 = 1_700_000_000_000_000_000u64;
+        let n = TICK_CHUNK as u32 * 2 + 123;
+        let flow = |k: u32| udp((k % 200) as u8 + 1, 1000 + (k / 200) as u16);
+        let mut frames: Vec<(u64, Vec<u8>)> = (0..n)
+            .map(|k| (t0 + u64::from(k), flow(n - 1 - k)))
+            .collect();
+        // Six seconds later every flow speaks again: the 5 s status records
+        // of all of them are due at the tick this brings.
+        let t1 = t0 + 6_000_000_000;
+        frames.extend((0..n).map(|k| (t1 + u64::from(k), flow(k))));
+        let mut seen = Vec::new();
+        for workers in [1, 3] {
+            let out = Collect::default();
+            let cfg = ReplayConfig {
+                workers,
+                pin: false,
+                man_records: false,
+                ..ReplayConfig::default()
+            };
+            replay(
+                &mut Frames(frames.clone(), 0),
+                &cfg,
+                Box::new(out.clone()),
+                |_| {},
+            )
+            .unwrap();
+            let recs = out.0.lock().unwrap().clone();
+            assert_eq!(recs.len() as u32, 2 * n, "{workers} workers");
+            // The tick's records (each flow's first, due at its start + 5 s)
+            // come first, in (due, start, key) order: their starts rise, one
+            // flow per nanosecond; then the final records.
+            let (tick, last) = recs.split_at(n as usize);
+            assert!(
+                tick.iter().all(|r| r.stime_ns < t1 && r.src.pkts == 1),
+                "{workers} workers"
+            );
+            assert!(
+                tick.windows(2).all(|w| w[0].stime_ns < w[1].stime_ns),
+                "{workers} workers"
+            );
+            assert!(last.iter().all(|r| r.stime_ns >= t1), "{workers} workers");
+            seen.push(
+                recs.iter()
+                    .map(|r| (r.stime_ns, r.key, r.ltime_ns))
+                    .collect::<Vec<_>>(),
+            );
         }
         assert_eq!(seen[0], seen[1]);
     }
