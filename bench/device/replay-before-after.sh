@@ -1,0 +1,31 @@
+#!/bin/bash
+# One prepared run on a quiet multi-core machine: the replay benchmark's
+# input through tcpdump, the previous ocellus (ocellus-prev, 1 worker), the
+# current one (1..12 workers) and argus, one after the other, each measured
+# by rusage (CPU, peak RSS) and wall clock; --stats gives flows at once.
+set -u
+D=$(cd "$(dirname "$0")" && pwd)
+export LD_LIBRARY_PATH=$D/lib
+echo "cores: $(nproc)"; lscpu | grep -E "Model name"
+P=${PCAP:-/tmp/replay.pcap}
+[ -s $P ] || $D/ocellus-bench gen -o $P 2>&1 | tail -1
+cat $P > /dev/null
+run() {
+python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+label, argv = sys.argv[1], sys.argv[2:]
+t = time.time()
+p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, err = p.communicate()
+wall = time.time() - t
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{label} rc={p.returncode} wall_s={wall:.2f} cpu_s={ru.ru_utime+ru.ru_stime:.2f} maxrss_mb={ru.ru_maxrss/1024:.0f} :: {err.decode(errors='replace').strip()[-200:]}", flush=True)
+PY
+}
+run tcpdump $D/tcpdump -Z root -r $P -w /dev/null
+run "ocellus-prev workers=1" $D/ocellus-prev probe --stats --workers 1 -r $P -w /tmp/x.ocr
+for w in 1 2 4 8 12; do
+  run "ocellus workers=$w" $D/ocellus probe --stats --workers $w -r $P -w /tmp/x.ocr
+done
+rm -f /tmp/x.ocr
+run argus $D/argus -X -r $P -w /tmp/x.argus
