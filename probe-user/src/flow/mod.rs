@@ -405,10 +405,17 @@ impl Shard {
     /// A tick, step 1 (replay): where each flow whose record is due by
     /// `now_ns` is, with the record's due, start and last times, so that the
     /// worker can make the records in output order a chunk at a time
-    /// ([`Shard::take_due`]) instead of holding a whole tick's records.
-    pub fn due_keys(&self, now_ns: u64, cfg: &EngineConfig, shard: u32, out: &mut Vec<DueKey>) {
-        for (_, idx) in self.index.entries() {
-            let f = self.flows.get(idx);
+    /// ([`Shard::take_due`]) instead of holding a whole tick's records. The
+    /// same pass notes the flows idle past their timeout ([`Shard::retire`]).
+    pub fn due_keys(&mut self, now_ns: u64, cfg: &EngineConfig, shard: u32, out: &mut Vec<DueKey>) {
+        let Shard {
+            index,
+            flows,
+            scratch,
+            ..
+        } = self;
+        for (hash, idx) in index.entries() {
+            let f = flows.get(idx);
             if f.pending() {
                 let due_ns = f.due_ns(cfg);
                 if due_ns <= now_ns {
@@ -418,29 +425,33 @@ impl Shard {
                         ltime_ns: f.ltime_ns,
                         shard,
                         idx,
+                        hash,
                     });
                 }
+            } else if f.expire_ns(cfg) <= now_ns {
+                scratch.push((hash, idx));
             }
         }
     }
 
-    /// A tick, step 2: flow `idx`'s status record (from `due_keys`).
-    pub fn take_due(&mut self, idx: u32, due_ns: u64) -> Emitted {
-        let rec = self.take(idx, Cause::Status, due_ns);
+    /// A tick, step 2: flow `k.idx`'s status record (from `due_keys`); a flow
+    /// that is idle past its timeout once reported is noted for `retire`.
+    pub fn take_due(&mut self, k: &DueKey, now_ns: u64, cfg: &EngineConfig) -> Emitted {
+        let rec = self.take(k.idx, Cause::Status, k.due_ns);
         self.stats.records += 1;
-        Emitted { due_ns, rec }
+        if self.flows.get(k.idx).expire_ns(cfg) <= now_ns {
+            self.scratch.push((k.hash, k.idx));
+        }
+        Emitted {
+            due_ns: k.due_ns,
+            rec,
+        }
     }
 
-    /// A tick, step 3: forgets the flows idle past their timeout (as
-    /// [`Shard::scan`] does after reporting).
-    pub fn expire(&mut self, now_ns: u64, cfg: &EngineConfig) {
+    /// A tick, step 3: forgets the flows noted as idle past their timeout
+    /// (the flows [`Shard::scan`] forgets).
+    pub fn retire(&mut self, now_ns: u64) {
         let mut gone = std::mem::take(&mut self.scratch);
-        for (hash, i) in self.index.entries() {
-            let f = self.flows.get(i);
-            if !f.pending() && f.expire_ns(cfg) <= now_ns {
-                gone.push((hash, i));
-            }
-        }
         for &(hash, i) in &gone {
             self.index.remove(hash, i);
             self.release(i);
@@ -533,6 +544,8 @@ pub struct DueKey {
     pub ltime_ns: u64,
     pub shard: u32,
     pub idx: u32,
+    /// The flow's index hash (to retire it without looking it up).
+    pub hash: u32,
 }
 
 /// The sharded flow table shared by all workers.

@@ -514,7 +514,7 @@ fn worker_loop(
             for (n, chunk) in due.chunks(TICK_CHUNK).enumerate() {
                 let mut v = Vec::with_capacity(chunk.len());
                 for k in chunk {
-                    v.push(table.lock(k.shard as usize).take_due(k.idx, k.due_ns));
+                    v.push(table.lock(k.shard as usize).take_due(k, b.now_ns, cfg));
                 }
                 if let Some(next) = due.get((n + 1) * TICK_CHUNK) {
                     watermark = watermark.max(next.due_ns.saturating_sub(1));
@@ -528,7 +528,7 @@ fn worker_loop(
                 out.send(msg).map_err(|_| stopped())?;
             }
             for &s in &my_shards {
-                table.lock(s).expire(b.now_ns, cfg);
+                table.lock(s).retire(b.now_ns);
             }
             watermark = watermark.max(b.now_ns);
         }
