@@ -2,18 +2,23 @@
 //!
 //! ```text
 //! reader: read ▸ parse ▸ key ▸ shard ──batches──► worker w (shards s with s % N == w)
-//!                                                   lock shard once per batch, apply, scan
-//!                                                        │ records tagged with due time
+//!                                                   lock shard once per batch, apply;
+//!                                                   at a tick: due keys, sorted, records
+//!                                                        │ chunks tagged with due time
 //!                                                        ▼
 //!                                   writer: order by (due, start, key) ▸ sink
 //! ```
 //!
 //! Each shard belongs to one worker, so the packets of a flow are applied in
 //! capture order. The reader sends every worker a tick each second of packet
-//! time; after a tick the worker has reported every record due by then, and
-//! the writer releases records in due order up to the lowest tick all workers
-//! have passed. The output is therefore the same for any number of workers.
-//! Batches are recycled: nothing is allocated per packet.
+//! time. At a tick the worker sorts small keys of the flows whose records are
+//! due into output order and makes the records a chunk at a time; each chunk
+//! carries a watermark (everything of this worker due before the next chunk
+//! is out), and the writer releases records in due order up to the lowest
+//! watermark all workers have passed. End of input works the same way with
+//! the final records. The output is therefore the same for any number of
+//! workers, and a tick's records are never all in memory at once. Batches are
+//! recycled: nothing is allocated per packet.
 
 use super::{key, DueKey, EngineConfig, EngineStats, FinalKey, FlowTable};
 use crate::capture::PacketSource;
