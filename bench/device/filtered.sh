@@ -9,18 +9,7 @@ export LD_LIBRARY_PATH=$D/lib
 echo "cores: $(nproc)"; lscpu | grep -E "Model name"
 P=${PCAP:-/tmp/replay.pcap}
 [ -s $P ] || $D/ocellus-bench gen -o $P 2>&1 | tail -1
-run() {
-python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-label, argv = sys.argv[1], sys.argv[2:]
-t = time.time()
-p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-_, err = p.communicate()
-wall = time.time() - t
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{label} | rc={p.returncode} | wall_s={wall:.2f} | cpu_s={ru.ru_utime+ru.ru_stime:.2f} | maxrss_mb={ru.ru_maxrss/1024:.0f} | {err.decode(errors='replace').strip()[-160:]}", flush=True)
-PY
-}
+. "$D/rusage.sh"
 run "argus -X -S 1" $D/argus -X -S 1 -r $P -w /tmp/f.argus
 run "ocellus probe -S 1" $D/ocellus probe -S 1 -r $P -w /tmp/f.ocr
 ls -la /tmp/f.argus /tmp/f.ocr

@@ -10,18 +10,7 @@ echo "cores: $(nproc)"; lscpu | grep -E "Model name"
 P=${PCAP:-/tmp/replay.pcap}
 [ -s $P ] || $D/ocellus-bench gen -o $P 2>&1 | tail -1
 cat $P > /dev/null
-run() {
-python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-label, argv = sys.argv[1], sys.argv[2:]
-t = time.time()
-p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-_, err = p.communicate()
-wall = time.time() - t
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{label} rc={p.returncode} wall_s={wall:.2f} cpu_s={ru.ru_utime+ru.ru_stime:.2f} maxrss_mb={ru.ru_maxrss/1024:.0f} :: {err.decode(errors='replace').strip()[-200:]}", flush=True)
-PY
-}
+. "$D/rusage.sh"
 run tcpdump $D/tcpdump -Z root -r $P -w /dev/null
 run "ocellus-prev workers=1" $D/ocellus-prev probe --stats --workers 1 -r $P -w /tmp/x.ocr
 for w in 1 2 4 8 12; do

@@ -8,18 +8,7 @@ export LD_LIBRARY_PATH=$D/lib
 echo "cores: $(nproc)"; lscpu | grep -E "Model name"
 $D/ocellus-bench gen -o /tmp/replay.pcap 2>&1 | tail -1
 cat /tmp/replay.pcap > /dev/null
-run() {
-python3 - "$@" <<'PY'
-import os, resource, subprocess, sys, time
-label, argv = sys.argv[1], sys.argv[2:]
-t = time.time()
-p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-_, err = p.communicate()
-wall = time.time() - t
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{label} rc={p.returncode} wall_s={wall:.2f} cpu_s={ru.ru_utime+ru.ru_stime:.2f} user_s={ru.ru_utime:.2f} sys_s={ru.ru_stime:.2f} maxrss_mb={ru.ru_maxrss/1024:.0f} :: {err.decode(errors='replace').strip()[-300:]}", flush=True)
-PY
-}
+. "$D/rusage.sh"
 run tcpdump $D/tcpdump -Z root -r /tmp/replay.pcap -w /dev/null
 for w in 1 2 4 8 12; do
   run "ocellus-workers=$w" $D/ocellus probe --stats --workers $w -r /tmp/replay.pcap -w /tmp/x.ocr

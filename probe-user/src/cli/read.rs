@@ -375,7 +375,7 @@ fn run(
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut printed: u64 = 0;
     let mut rec = FlowRecord::default();
-    let (mut keep, late) = selection(filter, time, want_man);
+    let (mut keep, late) = crate::clients::selection(filter, time, want_man);
     'paths: for i in 0..a.paths.len() + a.servers.len() {
         let mut src = open_input(a, i)?;
         while src.next_kept_into(&mut rec, &mut keep)? {
@@ -400,27 +400,6 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The record selection of a run, split for
-/// [`ring::RecordSource::next_kept_into`]: the test on core fields (kind,
-/// time range, and the filter when it looks at nothing else), and the
-/// filter to apply to whole records when it does.
-fn selection<'a>(
-    filter: Option<&'a Filter>,
-    time: Option<&'a TimeRange>,
-    want_man: bool,
-) -> (impl FnMut(&FlowRecord) -> bool + 'a, Option<&'a Filter>) {
-    let (early, late) = match filter {
-        Some(f) if f.core_only() => (Some(f), None),
-        f => (None, f),
-    };
-    let keep = move |rec: &FlowRecord| {
-        (want_man || !rec.kind.is_man())
-            && early.is_none_or(|f| f.matches(rec))
-            && time.is_none_or(|t| t.matches(rec))
-    };
-    (keep, late)
-}
-
 /// `--ipfix`: sends the selected records to an IPFIX collector.
 fn export_ipfix(
     a: &ReadArgs,
@@ -433,7 +412,7 @@ fn export_ipfix(
         crate::ipfix::Exporter::connect(dest, crate::ipfix::ExporterConfig::default())?;
     let mut rec = FlowRecord::default();
     let mut selected: u64 = 0;
-    let (mut keep, late) = selection(filter, time, want_man);
+    let (mut keep, late) = crate::clients::selection(filter, time, want_man);
     'paths: for i in 0..a.paths.len() + a.servers.len() {
         let mut src = open_input(a, i)?;
         while src.next_kept_into(&mut rec, &mut keep)? {

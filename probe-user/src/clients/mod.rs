@@ -101,12 +101,6 @@ impl RecordFilter {
         self.filter.as_ref().is_some_and(|f| f.mentions_man())
     }
 
-    /// Whether the filter looks only at core fields (no filter: yes); see
-    /// [`crate::filter::Filter::core_only`].
-    pub fn core_only(&self) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.core_only())
-    }
-
     /// Whether `rec` passes the filter. Without a filter, management records
     /// are left to the caller's `-M man` choice.
     #[inline]
@@ -171,16 +165,10 @@ impl Input {
                 ),
             };
             let want_man = self.man || self.filter.wants_man();
-            let early = self.filter.core_only();
-            // Records the core fields rule out are skipped before the rest
-            // of them is decoded (see `RecordSource::next_kept_into`).
-            let mut keep = |rec: &FlowRecord| {
-                (want_man || !rec.kind.is_man())
-                    && (!early || self.filter.matches(rec))
-                    && self.time.as_ref().is_none_or(|t| t.matches(rec))
-            };
+            let (mut keep, late) =
+                selection(self.filter.filter.as_ref(), self.time.as_ref(), want_man);
             while src.next_kept_into(&mut rec, &mut keep)? {
-                if !early && !self.filter.matches(&rec) {
+                if late.is_some_and(|f| !f.matches(&rec)) {
                     continue;
                 }
                 if !f(&rec)? {
@@ -200,6 +188,30 @@ impl Input {
         })?;
         Ok(v)
     }
+}
+
+/// The record selection of a run, split for
+/// [`ring::RecordSource::next_kept_into`]: the test on core fields (kind,
+/// time range, and the filter when it looks at nothing else), and the
+/// filter to apply to whole records when it does.
+pub(crate) fn selection<'a>(
+    filter: Option<&'a crate::filter::Filter>,
+    time: Option<&'a timerange::TimeRange>,
+    want_man: bool,
+) -> (
+    impl FnMut(&FlowRecord) -> bool + 'a,
+    Option<&'a crate::filter::Filter>,
+) {
+    let (early, late) = match filter {
+        Some(f) if f.core_only() => (Some(f), None),
+        f => (None, f),
+    };
+    let keep = move |rec: &FlowRecord| {
+        (want_man || !rec.kind.is_man())
+            && early.is_none_or(|f| f.matches(rec))
+            && time.is_none_or(|t| t.matches(rec))
+    };
+    (keep, late)
 }
 
 /// Masks an address to its first `len` bits (the rest zero).

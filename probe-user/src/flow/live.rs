@@ -313,20 +313,8 @@ mod tests {
     use super::*;
     use crate::capture::MergedReader;
     use crate::flow::pipeline;
+    use crate::flow::pipeline::tests::Collect;
     use crate::record::FlowRecord;
-    use std::sync::Mutex;
-
-    #[derive(Clone, Default)]
-    struct Collect(Arc<Mutex<Vec<FlowRecord>>>);
-    impl RecordOut for Collect {
-        fn write_record(&mut self, rec: &FlowRecord) -> Result<(), PipelineError> {
-            self.0.lock().unwrap().push(rec.clone());
-            Ok(())
-        }
-        fn finish(&mut self) -> Result<(), PipelineError> {
-            Ok(())
-        }
-    }
 
     fn corpus(name: &str) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -369,37 +369,29 @@ impl Shard {
     /// Reports every record due by `now_ns` and forgets idle flows.
     pub fn scan(&mut self, now_ns: u64, cfg: &EngineConfig) {
         let mut records = 0;
-        let mut gone = std::mem::take(&mut self.scratch);
-        {
-            let Shard {
-                index,
-                flows,
-                tcps,
-                out,
-                ..
-            } = self;
-            for (hash, i) in index.entries() {
-                let f = flows.get_mut(i);
-                if f.pending() && f.due_ns(cfg) <= now_ns {
-                    let due = f.due_ns(cfg);
-                    let tcp = (f.tcp != NO_TCP).then(|| tcps.get_mut(f.tcp));
-                    let rec = f.take_record(tcp, Cause::Status, due);
-                    records += 1;
-                    out.push(Emitted { due_ns: due, rec });
-                }
-                if !f.pending() && f.expire_ns(cfg) <= now_ns {
-                    gone.push((hash, i));
-                }
+        let Shard {
+            index,
+            flows,
+            tcps,
+            out,
+            scratch,
+            ..
+        } = self;
+        for (hash, i) in index.entries() {
+            let f = flows.get_mut(i);
+            if f.pending() && f.due_ns(cfg) <= now_ns {
+                let due = f.due_ns(cfg);
+                let tcp = (f.tcp != NO_TCP).then(|| tcps.get_mut(f.tcp));
+                let rec = f.take_record(tcp, Cause::Status, due);
+                records += 1;
+                out.push(Emitted { due_ns: due, rec });
+            }
+            if !f.pending() && f.expire_ns(cfg) <= now_ns {
+                scratch.push((hash, i));
             }
         }
-        for &(hash, i) in &gone {
-            self.index.remove(hash, i);
-            self.release(i);
-        }
-        gone.clear();
-        self.scratch = gone;
-        self.frags.retain(|e| e.expire_ns > now_ns);
         self.stats.records += records;
+        self.retire(now_ns);
     }
 
     /// A tick, step 1 (replay): where each flow whose record is due by
@@ -448,8 +440,8 @@ impl Shard {
         }
     }
 
-    /// A tick, step 3: forgets the flows noted as idle past their timeout
-    /// (the flows [`Shard::scan`] forgets).
+    /// Forgets the flows noted as idle past their timeout (by `scan`, or by
+    /// `due_keys` and `take_due` at a replay tick) and expired fragments.
     pub fn retire(&mut self, now_ns: u64) {
         let mut gone = std::mem::take(&mut self.scratch);
         for &(hash, i) in &gone {

@@ -853,7 +853,7 @@ fn man_record(kind: RecordKind, stime: u64, ltime: u64, st: &EngineStats) -> Flo
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::capture::RawPacket;
     use crate::packet::LinkType;
@@ -876,8 +876,9 @@ mod tests {
         }
     }
 
+    /// Keeps every record written, for tests here and in `flow::live`.
     #[derive(Clone, Default)]
-    struct Collect(Arc<Mutex<Vec<FlowRecord>>>);
+    pub(crate) struct Collect(pub(crate) Arc<Mutex<Vec<FlowRecord>>>);
     impl RecordOut for Collect {
         fn write_record(&mut self, rec: &FlowRecord) -> Result<(), PipelineError> {
             self.0.lock().unwrap().push(rec.clone());
@@ -908,6 +909,26 @@ mod tests {
         f
     }
 
+    /// Replays `frames` with `workers` workers (no management records).
+    fn replay_frames(frames: &[(u64, Vec<u8>)], workers: usize) -> Vec<FlowRecord> {
+        let out = Collect::default();
+        let cfg = ReplayConfig {
+            workers,
+            pin: false,
+            man_records: false,
+            ..ReplayConfig::default()
+        };
+        replay(
+            &mut Frames(frames.to_vec(), 0),
+            &cfg,
+            Box::new(out.clone()),
+            |_| {},
+        )
+        .unwrap();
+        let recs = out.0.lock().unwrap();
+        recs.clone()
+    }
+
     /// Final records of flows that start at the same time come out in key
     /// order (then last time), whatever the worker count and packet order:
     /// the end-of-input sort reads their keys back for the tie.
@@ -927,21 +948,7 @@ mod tests {
         }
         let mut seen = Vec::new();
         for workers in [1, 3] {
-            let out = Collect::default();
-            let cfg = ReplayConfig {
-                workers,
-                pin: false,
-                man_records: false,
-                ..ReplayConfig::default()
-            };
-            replay(
-                &mut Frames(frames.clone(), 0),
-                &cfg,
-                Box::new(out.clone()),
-                |_| {},
-            )
-            .unwrap();
-            let recs = out.0.lock().unwrap().clone();
+            let recs = replay_frames(&frames, workers);
             assert_eq!(recs.len(), 60);
             let order: Vec<(u64, FlowKey, u64)> = recs
                 .iter()
@@ -973,21 +980,7 @@ mod tests {
         frames.extend((0..n).map(|k| (t1 + u64::from(k), flow(k))));
         let mut seen = Vec::new();
         for workers in [1, 3] {
-            let out = Collect::default();
-            let cfg = ReplayConfig {
-                workers,
-                pin: false,
-                man_records: false,
-                ..ReplayConfig::default()
-            };
-            replay(
-                &mut Frames(frames.clone(), 0),
-                &cfg,
-                Box::new(out.clone()),
-                |_| {},
-            )
-            .unwrap();
-            let recs = out.0.lock().unwrap().clone();
+            let recs = replay_frames(&frames, workers);
             assert_eq!(recs.len() as u32, 2 * n, "{workers} workers");
             // The tick's records (each flow's first, due at its start + 5 s)
             // come first, in (due, start, key) order: their starts rise, one
