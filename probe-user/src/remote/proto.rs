@@ -24,6 +24,8 @@ pub const REPLY_FIXED_LEN: usize = 30;
 pub const HELLO_FLAG_RESUME: u16 = 1;
 /// Bytes of a position mark in the record stream.
 pub const MARK_LEN: usize = 24;
+// A mark is told from a record by its length: no record is that short.
+const _: () = assert!(MARK_LEN < crate::record::codec::MIN_RECORD_LEN);
 /// The tag after a mark's length.
 pub const MARK_TAG: [u8; 4] = *b"OCMK";
 /// Longest token accepted.

@@ -285,6 +285,45 @@ fn append_cuts_torn_tail_and_continues() {
     assert_eq!(src.stats().torn_tail_bytes, 0);
 }
 
+/// A file written before the packed records (format version 1, record
+/// version 1) reads as it did, and a newer probe appending to it adds packed
+/// records behind the old ones.
+#[test]
+fn version_1_file_reads_and_takes_appended_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.ocr");
+    let mut bytes = Vec::new();
+    codec::encode_file_header(1, 0, &mut bytes);
+    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+    let crc = codec::crc32c(&bytes[..28]);
+    bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+    let old: Vec<FlowRecord> = (0..20).map(rec).collect();
+    for r in &old {
+        codec::encode_v1(r, &mut bytes);
+    }
+    assert_eq!(bytes[codec::FILE_HEADER_LEN + 9], 1);
+    std::fs::write(&path, &bytes).unwrap();
+    let mut src = open_source(&path, false).unwrap();
+    assert_eq!(read_all(&mut *src).unwrap(), old);
+
+    let opts = SinkOptions {
+        append: true,
+        ..SinkOptions::default()
+    };
+    let mut sink = open_sink(path.to_str().unwrap(), &opts).unwrap();
+    for i in 20..30 {
+        sink.write(&rec(i)).unwrap();
+    }
+    drop(sink);
+    let grown = std::fs::read(&path).unwrap();
+    assert_eq!(grown[bytes.len() + 9], codec::RECORD_VERSION);
+    let mut src = open_source(&path, false).unwrap();
+    let back = read_all(&mut *src).unwrap();
+    assert_eq!(back.len(), 30);
+    assert_contiguous(&back, 0);
+    assert_eq!(back[..20], old[..]);
+}
+
 #[test]
 fn file_follow_sees_appended_records() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,19 +1,25 @@
 //! The binary record encoding (see FORMAT.md at the repository root).
 //!
 //! Little-endian throughout. A record is a 12-byte header (length, CRC32C,
-//! kind, version, core length), a fixed 176-byte core, and optional TLV
-//! extension blocks, so a plain UDP flow stays at 188 bytes while a TCP flow
-//! with user data carries what it needs. Readers skip extension blocks they do
-//! not know unless the block is marked critical.
+//! kind, version, core length), a core, and optional extension blocks.
+//! Version 2 ([`v2`], what this code writes) packs the core and the blocks
+//! with varints and presence bits; version 1 (a fixed 176-byte core and
+//! fixed-size blocks) is still read, so files written before stay readable.
+//! Readers skip extension blocks they do not know unless the block is marked
+//! critical.
+
+mod v2;
 
 use super::{Cause, DirStats, FlowKey, FlowRecord, ManDrops, ManInfo, RecordKind, TcpPerf};
 
 /// The first 8 bytes of every ocellus file and ring segment.
 pub const MAGIC: [u8; 8] = *b"OCELLUS\0";
-/// File / segment header format version this code writes and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// File / segment header format version this code writes and the newest it
+/// reads. Version 2 files hold version-2 records; a reader of version 1
+/// files stops at the header with a clear message instead of misreading them.
+pub const FORMAT_VERSION: u16 = 2;
 /// Record layout version this code writes and the newest it reads.
-pub const RECORD_VERSION: u8 = 1;
+pub const RECORD_VERSION: u8 = v2::VERSION;
 /// Bytes of the common prefix of file and segment headers (magic, version,
 /// header length, flags).
 pub const HEADER_PREFIX_LEN: usize = 16;
@@ -25,8 +31,9 @@ pub const MAX_HEADER_LEN: usize = 4096;
 pub const RECORD_HEADER_LEN: usize = 12;
 /// Bytes of the fixed core (record version 1).
 pub const CORE_LEN: usize = 176;
-/// Smallest valid record.
-pub const MIN_RECORD_LEN: usize = RECORD_HEADER_LEN + CORE_LEN;
+/// Smallest length a reader accepts before looking further (a version-2
+/// record is at least 40 bytes; a version-1 record at least 188).
+pub const MIN_RECORD_LEN: usize = 32;
 /// Largest record a reader accepts: a cap against hostile length fields.
 pub const MAX_RECORD_LEN: usize = 1 << 20;
 /// Bytes of an extension block header (type, length).
@@ -300,18 +307,22 @@ pub fn decode_file_header(buf: &[u8]) -> Result<FileHeader, CodecError> {
 // ---------------------------------------------------------------------------
 // Records.
 
+#[cfg(test)]
 #[inline]
 fn put_u16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_le_bytes());
 }
+#[cfg(test)]
 #[inline]
 fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
+#[cfg(test)]
 #[inline]
 fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
+#[cfg(test)]
 #[inline]
 fn put_f64(out: &mut Vec<u8>, v: f64) {
     out.extend_from_slice(&v.to_bits().to_le_bytes());
@@ -340,9 +351,10 @@ fn user_len(v: &[u8]) -> usize {
     v.len().min(MAX_USER_BYTES)
 }
 
-/// Bytes that `encode(rec, ..)` appends.
-pub fn encoded_len(rec: &FlowRecord) -> usize {
-    let mut n = MIN_RECORD_LEN;
+/// Bytes that `encode_v1(rec, ..)` appends.
+#[cfg(test)]
+pub(crate) fn encoded_len(rec: &FlowRecord) -> usize {
+    let mut n = RECORD_HEADER_LEN + CORE_LEN;
     if rec.tcp.is_some() {
         n += EXT_HEADER_LEN + ext::TCP_LEN;
     }
@@ -367,6 +379,7 @@ pub fn encoded_len(rec: &FlowRecord) -> usize {
     n
 }
 
+#[cfg(test)]
 fn put_key(out: &mut Vec<u8>, k: &FlowKey) {
     out.extend_from_slice(&k.src);
     out.extend_from_slice(&k.dst);
@@ -378,6 +391,7 @@ fn put_key(out: &mut Vec<u8>, k: &FlowKey) {
     out.extend_from_slice(&k._pad);
 }
 
+#[cfg(test)]
 fn put_dir_core(out: &mut Vec<u8>, d: &DirStats) {
     put_u64(out, d.pkts);
     put_u64(out, d.bytes);
@@ -389,6 +403,7 @@ fn put_dir_core(out: &mut Vec<u8>, d: &DirStats) {
     put_u16(out, d.ipid);
 }
 
+#[cfg(test)]
 fn put_dir_stats(out: &mut Vec<u8>, d: &DirStats) {
     put_u32(out, d.min_sz);
     put_u32(out, d.max_sz);
@@ -399,16 +414,24 @@ fn put_dir_stats(out: &mut Vec<u8>, d: &DirStats) {
     put_f64(out, d.intpkt_max_us);
 }
 
+#[cfg(test)]
 fn put_block_header(out: &mut Vec<u8>, ty: u16, len: usize) {
     put_u16(out, ty);
     // Callers pass block sizes bounded by MAX_USER_BYTES.
     put_u16(out, len.min(u16::MAX as usize) as u16);
 }
 
-/// Appends the encoding of `rec` to `out`. Allocates nothing beyond growing
-/// `out` (once, to the exact size). User data longer than `MAX_USER_BYTES`
-/// per direction is cut to that length.
+/// Appends the encoding of `rec` to `out` (record version 2). Allocates
+/// nothing beyond growing `out`. User data longer than `MAX_USER_BYTES` per
+/// direction is cut to that length.
 pub fn encode(rec: &FlowRecord, out: &mut Vec<u8>) {
+    v2::encode(rec, out)
+}
+
+/// Appends the version-1 encoding of `rec` to `out`: what ocellus wrote
+/// before version 2, kept to test that such records stay readable.
+#[cfg(test)]
+pub(crate) fn encode_v1(rec: &FlowRecord, out: &mut Vec<u8>) {
     let len = encoded_len(rec);
     out.reserve(len);
     let start = out.len();
@@ -416,7 +439,7 @@ pub fn encode(rec: &FlowRecord, out: &mut Vec<u8>) {
     put_u32(out, len as u32);
     put_u32(out, 0);
     out.push(rec.kind as u8);
-    out.push(RECORD_VERSION);
+    out.push(1);
     put_u16(out, CORE_LEN as u16);
 
     // Core.
@@ -432,7 +455,7 @@ pub fn encode(rec: &FlowRecord, out: &mut Vec<u8>) {
     put_key(out, &rec.key);
     put_dir_core(out, &rec.src);
     put_dir_core(out, &rec.dst);
-    debug_assert_eq!(out.len() - start, MIN_RECORD_LEN);
+    debug_assert_eq!(out.len() - start, RECORD_HEADER_LEN + CORE_LEN);
 
     // Extension blocks.
     if let Some(t) = &rec.tcp {
@@ -674,7 +697,8 @@ pub fn decode_core_into(buf: &[u8], rec: &mut FlowRecord) -> Result<(usize, usiz
     let Some(kind) = RecordKind::from_u8(kind) else {
         return Err(CodecError::UnknownKind { kind, len });
     };
-    if core_len < CORE_LEN || RECORD_HEADER_LEN + core_len > len {
+    let min_core = if version == 1 { CORE_LEN } else { 0 };
+    if core_len < min_core || RECORD_HEADER_LEN + core_len > len {
         return Err(CodecError::BadValue {
             field: "core length",
             value: core_len as u64,
@@ -683,6 +707,10 @@ pub fn decode_core_into(buf: &[u8], rec: &mut FlowRecord) -> Result<(usize, usiz
 
     let r = rec;
     r.kind = kind;
+    if version != 1 {
+        v2::decode_core(buf, core_len, r)?;
+        return Ok((len, RECORD_HEADER_LEN + core_len));
+    }
     r.seq = c.u64()?;
     r.stime_ns = c.u64()?;
     r.ltime_ns = c.u64()?;
@@ -725,7 +753,6 @@ pub fn decode_kept_into(
 /// `ext_at` on. Every field they carry is reset first, so a block that is
 /// absent leaves its default.
 pub fn decode_ext_into(buf: &[u8], ext_at: usize, r: &mut FlowRecord) -> Result<(), CodecError> {
-    let len = buf.len();
     r.tcp = None;
     r.smac = [0; 6];
     r.dmac = [0; 6];
@@ -747,7 +774,25 @@ pub fn decode_ext_into(buf: &[u8], ext_at: usize, r: &mut FlowRecord) -> Result<
     let mut duser = std::mem::take(&mut r.duser);
     suser.clear();
     duser.clear();
-    let mut pos = ext_at;
+    let res = if buf.get(9) == Some(&1) {
+        decode_blocks_v1(buf, ext_at, r, &mut suser, &mut duser)
+    } else {
+        v2::decode_blocks(buf, ext_at, r, &mut suser, &mut duser)
+    };
+    r.suser = suser;
+    r.duser = duser;
+    res
+}
+
+/// The version-1 extension blocks of `buf` from `pos` on.
+fn decode_blocks_v1(
+    buf: &[u8],
+    mut pos: usize,
+    r: &mut FlowRecord,
+    suser: &mut Vec<u8>,
+    duser: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    let len = buf.len();
     while pos < len {
         let Some(h) = buf.get(pos..pos + EXT_HEADER_LEN) else {
             return Err(CodecError::BadBlock {
@@ -873,8 +918,6 @@ pub fn decode_ext_into(buf: &[u8], ext_at: usize, r: &mut FlowRecord) -> Result<
         }
         pos = body_end;
     }
-    r.suser = suser;
-    r.duser = duser;
     Ok(())
 }
 
@@ -886,18 +929,37 @@ pub(crate) mod tests {
 
     /// Re-encodes and compares bytes as well as values, so NaN floats (which
     /// are not equal to themselves) still prove an exact round trip.
+    /// Both record versions: what ocellus writes now, and version 1, which
+    /// it still reads.
     fn assert_round_trip(rec: &FlowRecord) {
-        let mut buf = Vec::new();
-        encode(rec, &mut buf);
-        assert_eq!(buf.len(), encoded_len(rec));
-        let (back, n) = decode(&buf).expect("decode");
-        assert_eq!(n, buf.len());
-        let mut again = Vec::new();
-        encode(&back, &mut again);
-        assert_eq!(buf, again);
-        if !has_nan(rec) {
-            assert_eq!(&back, rec);
+        let mut v1 = Vec::new();
+        encode_v1(rec, &mut v1);
+        assert_eq!(v1.len(), encoded_len(rec));
+        for enc in [encode as fn(&FlowRecord, &mut Vec<u8>), encode_v1] {
+            let mut buf = Vec::new();
+            enc(rec, &mut buf);
+            let (back, n) = decode(&buf).expect("decode");
+            assert_eq!(n, buf.len());
+            let mut again = Vec::new();
+            enc(&back, &mut again);
+            assert_eq!(buf, again);
+            if !has_nan(rec) {
+                assert_eq!(&back, rec);
+            }
         }
+    }
+
+    /// Where the core of a v2 record ends (its blocks start).
+    fn v2_blocks_at(b: &[u8]) -> usize {
+        RECORD_HEADER_LEN + u16::from_le_bytes([b[10], b[11]]) as usize
+    }
+
+    /// Sets the length field and the CRC after an edit.
+    fn reseal(b: &mut [u8]) {
+        let len = b.len() as u32;
+        b[..4].copy_from_slice(&len.to_le_bytes());
+        let crc = crc32c(&b[8..]);
+        b[4..8].copy_from_slice(&crc.to_le_bytes());
     }
 
     #[test]
@@ -1027,9 +1089,10 @@ pub(crate) mod tests {
         }
     }
 
-    /// The offsets FORMAT.md documents, checked against the encoder.
+    /// The version-1 offsets FORMAT.md documents, checked against the
+    /// version-1 encoder.
     #[test]
-    fn layout_matches_format_md() {
+    fn v1_layout_matches_format_md() {
         let mut r = sample_tcp();
         r.key.aux = 0xa1a2_a3a4;
         r.dst.ipid = 0xbeef;
@@ -1041,7 +1104,7 @@ pub(crate) mod tests {
             ..TcpPerf::default()
         });
         let mut b = Vec::new();
-        encode(&r, &mut b);
+        encode_v1(&r, &mut b);
         let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
         let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
         let u64_at = |o: usize| {
@@ -1089,6 +1152,127 @@ pub(crate) mod tests {
         assert_eq!(u16_at(us), ext::SRC_USER);
         assert_eq!(&b[us + 4..], &r.suser[..]);
         assert_eq!(u32_at(4), crc32c(&b[8..]));
+        assert_eq!(decode(&b).unwrap().0, r);
+    }
+
+    /// The version-2 layout FORMAT.md documents, byte by byte, for an IPv4
+    /// TCP record.
+    #[test]
+    fn v2_layout_matches_format_md() {
+        let mut r = sample_tcp();
+        r.src.stime_ns = r.stime_ns + 300; // 2-byte varint offset
+        r.src.ltime_ns = r.stime_ns + 400; // 100 after the direction's start
+        r.key.aux = 5;
+        r.src.intpkt_sum_us = 0.0;
+        r.src.intpkt_sumsq_us = 0.0;
+        r.src.intpkt_min_us = 0.0;
+        r.src.intpkt_max_us = 0.0;
+        r.tcp = Some(TcpPerf {
+            state: 0x81,
+            src_base_seq: 0xffff_fff0,
+            src_max_seq: 0x10, // 32 bytes on, across the wrap
+            src_win: 65535,
+            ..TcpPerf::default()
+        });
+        let mut b = Vec::new();
+        encode(&r, &mut b);
+        let core: &[u8] = &[
+            42, // seq
+            0x00,
+            0x00,
+            0x2a,
+            0x36,
+            0xfe,
+            0x9c,
+            0x97,
+            0x17, // stime_ns, u64
+            0x80,
+            0x94,
+            0xeb,
+            0xdc,
+            0x03, // duration 1e9 ns, varint
+            7,
+            1,                                   // srcid, encaps
+            (flag::FIRST | flag::HAS_MAC) as u8, // flags
+            0,                                   // ip_options
+            Cause::Close as u8,
+            0, // icmp_mapped
+            0,
+            1,
+            6, // key: packed form, class IPv4, proto TCP
+            192,
+            168,
+            1,
+            2,
+            10,
+            0,
+            0,
+            1, // addresses, 4 bytes each
+            0x22,
+            0xc8,
+            0xbb,
+            0x01, // sport 51234, dport 443
+            5,    // aux
+            0b111,
+            10,
+            0xdc,
+            0x0b,
+            0x84,
+            0x07, // src: bits, pkts 10, bytes 1500, appbytes 900
+            0xac,
+            0x02,
+            100, // stime +300, ltime +100
+            64,
+            0,
+            77,
+            0, // ttl, tos, ipid
+            0, // dst: nothing
+        ];
+        assert_eq!(
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
+            b.len()
+        );
+        assert_eq!((b[8], b[9]), (RecordKind::Flow as u8, 2));
+        assert_eq!(v2_blocks_at(&b), RECORD_HEADER_LEN + core.len());
+        assert_eq!(&b[12..12 + core.len()], core);
+        let mut at = v2_blocks_at(&b);
+        let tcp: &[u8] = &[
+            0x81, 0x01, // state 0x81, varint
+            0, 0, 0, // history, src_flags, dst_flags
+            0xf0, 0xff, 0xff, 0xff, 0, 0, 0, 0, // base sequence numbers, u32
+            0xff, 0xff, 0x03, 0, // windows
+            0, // options
+            0, 0, 0, 0, 0, 0, 0, 0, // synack, ackdat, retrans, ooo, gap
+            32, 0, // max_seq - base_seq per side
+        ];
+        assert_eq!((b[at], b[at + 1] as usize), (ext::TCP as u8, tcp.len()));
+        assert_eq!(&b[at + 2..at + 2 + tcp.len()], tcp);
+        at += 2 + tcp.len();
+        let l2: &[u8] = &[1, 2, 3, 4, 5, 6, 6, 5, 4, 3, 2, 1, 100, 0, 0, 0];
+        assert_eq!((b[at], b[at + 1] as usize), (ext::L2 as u8, l2.len()));
+        assert_eq!(&b[at + 2..at + 2 + l2.len()], l2);
+        at += 2 + l2.len();
+        let stats: &[u8] = &[1, 60, 0xea, 0x0b, 9, 0]; // src sizes 60/1514, 9 gaps; dst none
+        assert_eq!((b[at], b[at + 1] as usize), (ext::STATS as u8, stats.len()));
+        assert_eq!(&b[at + 2..at + 2 + stats.len()], stats);
+        at += 2 + stats.len();
+        assert_eq!(
+            (b[at], b[at + 1] as usize),
+            (ext::SRC_USER as u8, r.suser.len())
+        );
+        assert_eq!(&b[at + 2..], &r.suser[..]);
+        assert_eq!(
+            u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            crc32c(&b[8..])
+        );
+        assert_eq!(decode(&b).unwrap().0, r);
+        // A third of the version-1 size.
+        assert!(
+            b.len() * 2 < encoded_len(&r),
+            "{} vs {}",
+            b.len(),
+            encoded_len(&r)
+        );
     }
 
     #[test]
@@ -1096,8 +1280,17 @@ pub(crate) mod tests {
         let rec = FlowRecord::default();
         let mut buf = Vec::new();
         encode(&rec, &mut buf);
-        assert_eq!(buf.len(), MIN_RECORD_LEN);
+        assert_eq!(buf.len(), v2_blocks_at(&buf));
         assert_round_trip(&rec);
+        // The smallest record there is (an IPv4 key, nothing else) is still
+        // longer than a remote position mark and passes the length check.
+        let mut rec = FlowRecord::default();
+        rec.key.class = 1;
+        buf.clear();
+        encode(&rec, &mut buf);
+        assert_eq!(buf.len(), 46);
+        assert!(buf.len() >= MIN_RECORD_LEN);
+        assert_eq!(peek_len(&buf), Ok(46));
     }
 
     #[test]
@@ -1124,7 +1317,8 @@ pub(crate) mod tests {
         }));
         r.kind = RecordKind::ManStop;
         assert_round_trip(&r);
-        let plain = encoded_len(&r);
+        let mut plain = Vec::new();
+        encode(&r, &mut plain);
         r.man = r.man.map(|m| {
             Box::new(ManInfo {
                 drops: Some(ManDrops {
@@ -1143,7 +1337,9 @@ pub(crate) mod tests {
         });
         r.kind = RecordKind::ManStatus;
         assert_round_trip(&r);
-        assert_eq!(encoded_len(&r), plain + EXT_HEADER_LEN + ext::MAN_DROPS_LEN);
+        let mut with = Vec::new();
+        encode(&r, &mut with);
+        assert!(with.len() > plain.len());
     }
 
     /// The drops block is optional: its absence is the old layout, and a reader
@@ -1163,21 +1359,29 @@ pub(crate) mod tests {
             })),
             ..FlowRecord::default()
         };
-        let mut with = Vec::new();
-        encode(&r, &mut with);
-        // Block 7 sits last; cut it off and fix length and CRC: an old writer's record.
-        let cut = with.len() - EXT_HEADER_LEN - ext::MAN_DROPS_LEN;
-        assert_eq!(
-            u16::from_le_bytes([with[cut], with[cut + 1]]),
-            ext::MAN_DROPS
-        );
-        let mut old = with[..cut].to_vec();
-        old[0..4].copy_from_slice(&(cut as u32).to_le_bytes());
-        let crc = crc32c(&old[8..]);
-        old[4..8].copy_from_slice(&crc.to_le_bytes());
-        let (back, _) = decode(&old).unwrap();
-        r.man = r.man.map(|m| Box::new(ManInfo { drops: None, ..*m }));
-        assert_eq!(back, r);
+        for (enc, header) in [
+            (encode as fn(&FlowRecord, &mut Vec<u8>), 2),
+            (encode_v1, EXT_HEADER_LEN),
+        ] {
+            let mut with = Vec::new();
+            enc(&r, &mut with);
+            // The drops block sits last; cut it off and fix length and CRC:
+            // an old writer's record.
+            let body = if header == 2 {
+                9 // nine one-byte varints
+            } else {
+                ext::MAN_DROPS_LEN
+            };
+            let cut = with.len() - header - body;
+            assert_eq!(with[cut], ext::MAN_DROPS as u8);
+            let mut old = with[..cut].to_vec();
+            reseal(&mut old);
+            let (back, _) = decode(&old).unwrap();
+            let mut want = r.clone();
+            want.man = want.man.map(|m| Box::new(ManInfo { drops: None, ..*m }));
+            assert_eq!(back, want);
+        }
+        r.man = None;
     }
 
     #[test]
@@ -1235,8 +1439,8 @@ pub(crate) mod tests {
         assert_eq!(
             err,
             CodecError::UnsupportedRecordVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         );
         assert!(err.to_string().contains("upgrade ocellus"));
@@ -1261,11 +1465,35 @@ pub(crate) mod tests {
         }
         // A block whose length runs past the end, with a valid CRC.
         let mut b = buf.clone();
-        patch(&mut b, MIN_RECORD_LEN + 2, &[0xff, 0xff]);
+        patch(&mut b, v2_blocks_at(&buf) + 1, &[0xff, 0x7f]);
+        assert!(matches!(decode(&b), Err(CodecError::BadBlock { .. })));
+        // A block length that is not a varint at all.
+        let mut b = buf.clone();
+        let at = v2_blocks_at(&buf) + 1;
+        patch(&mut b, at, &[0xff; 12]);
         assert!(matches!(decode(&b), Err(CodecError::BadBlock { .. })));
         // A core length beyond the record.
         let mut b = buf.clone();
         patch(&mut b, 10, &[0xff, 0xff]);
+        assert!(matches!(decode(&b), Err(CodecError::BadValue { .. })));
+        // A core cut short: its fields run past the core length.
+        let mut b = buf.clone();
+        patch(&mut b, 10, &[20, 0]);
+        assert_eq!(
+            decode(&b).unwrap_err(),
+            CodecError::BadValue {
+                field: "core length",
+                value: 20
+            }
+        );
+        // Version 1: a block running past the end, a core shorter than 176.
+        let mut v1 = Vec::new();
+        encode_v1(&sample_tcp(), &mut v1);
+        let mut b = v1.clone();
+        patch(&mut b, RECORD_HEADER_LEN + CORE_LEN + 2, &[0xff, 0xff]);
+        assert!(matches!(decode(&b), Err(CodecError::BadBlock { .. })));
+        let mut b = v1.clone();
+        patch(&mut b, 10, &[175, 0]);
         assert!(matches!(decode(&b), Err(CodecError::BadValue { .. })));
     }
 
@@ -1275,26 +1503,30 @@ pub(crate) mod tests {
         let mut buf = Vec::new();
         encode(&rec, &mut buf);
         // Append an unknown block and fix length and CRC, as a newer writer would.
-        let with_block = |ty: u16| {
+        let with_block = |ty: u8| {
             let mut b = buf.clone();
-            b.extend_from_slice(&ty.to_le_bytes());
-            b.extend_from_slice(&3u16.to_le_bytes());
-            b.extend_from_slice(&[1, 2, 3]);
-            let len = b.len() as u32;
-            b[..4].copy_from_slice(&len.to_le_bytes());
-            let kind = b[8];
-            patch(&mut b, 8, &[kind]);
+            b.extend_from_slice(&[ty, 3, 1, 2, 3]);
+            reseal(&mut b);
             b
         };
-        let b = with_block(0x0777);
+        let b = with_block(0x77);
         let (back, n) = decode(&b).unwrap();
         assert_eq!(n, b.len());
         assert_eq!(back, rec);
-        let b = with_block(0x8777);
+        let b = with_block(0xf7);
         assert_eq!(
             decode(&b).unwrap_err(),
-            CodecError::UnknownCriticalBlock { ty: 0x8777 }
+            CodecError::UnknownCriticalBlock { ty: 0xf7 }
         );
+        // A known block longer than its fields (grown at the end) is read,
+        // its tail ignored.
+        let mut b = buf.clone();
+        b.extend_from_slice(&[ext::L2 as u8, 20]);
+        b.extend_from_slice(&[9; 12]);
+        b.extend_from_slice(&[1, 2, 3, 4, 0, 0, 0, 0]);
+        reseal(&mut b);
+        let back = decode(&b).unwrap().0;
+        assert_eq!((back.smac, back.svlan, back.dvlan), ([9; 6], 1, 2));
     }
 
     #[test]
@@ -1302,13 +1534,25 @@ pub(crate) mod tests {
         let rec = sample_tcp();
         let mut buf = Vec::new();
         encode(&rec, &mut buf);
-        // Insert 8 extra core bytes after the v1 core.
-        let mut b = buf[..MIN_RECORD_LEN].to_vec();
+        // Insert 8 extra core bytes after the core.
+        let at = v2_blocks_at(&buf);
+        let mut b = buf[..at].to_vec();
         b.extend_from_slice(&[9; 8]);
-        b.extend_from_slice(&buf[MIN_RECORD_LEN..]);
-        let len = b.len() as u32;
-        b[..4].copy_from_slice(&len.to_le_bytes());
-        patch(&mut b, 10, &((CORE_LEN + 8) as u16).to_le_bytes());
+        b.extend_from_slice(&buf[at..]);
+        let core = (at - RECORD_HEADER_LEN + 8) as u16;
+        b[10..12].copy_from_slice(&core.to_le_bytes());
+        reseal(&mut b);
+        let (back, _) = decode(&b).unwrap();
+        assert_eq!(back, rec);
+        // Likewise version 1.
+        let mut buf = Vec::new();
+        encode_v1(&rec, &mut buf);
+        let at = RECORD_HEADER_LEN + CORE_LEN;
+        let mut b = buf[..at].to_vec();
+        b.extend_from_slice(&[9; 8]);
+        b.extend_from_slice(&buf[at..]);
+        b[10..12].copy_from_slice(&((CORE_LEN + 8) as u16).to_le_bytes());
+        reseal(&mut b);
         let (back, _) = decode(&b).unwrap();
         assert_eq!(back, rec);
     }
@@ -1447,19 +1691,47 @@ pub(crate) mod tests {
 
         #[test]
         fn garbage_with_valid_check_never_panics(
-            mut bytes in proptest::collection::vec(any::<u8>(), MIN_RECORD_LEN..600),
-            kind in 0u8..4, version in 1u8..2,
+            mut bytes in proptest::collection::vec(any::<u8>(), 188..600),
+            kind in 0u8..4, version in 1u8..3, core in 0usize..176,
         ) {
             // Get past the length and CRC checks so the core and block parsers see garbage.
-            let len = bytes.len() as u32;
-            bytes[..4].copy_from_slice(&len.to_le_bytes());
             bytes[8] = kind;
             bytes[9] = version;
-            bytes[10..12].copy_from_slice(&(CORE_LEN as u16).to_le_bytes());
-            bytes[50] %= 5; // a valid cause, so block parsing is reached
-            let crc = crc32c(&bytes[8..]);
-            bytes[4..8].copy_from_slice(&crc.to_le_bytes());
+            let core = if version == 1 { CORE_LEN } else { core };
+            bytes[10..12].copy_from_slice(&(core as u16).to_le_bytes());
+            if version == 1 {
+                bytes[50] %= 5; // a valid cause, so block parsing is reached
+            }
+            reseal(&mut bytes);
             let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn garbage_blocks_after_a_valid_core_never_panic(
+            rec in arb_record(),
+            tail in proptest::collection::vec(any::<u8>(), 1..200),
+        ) {
+            // A valid v2 core, then garbage where the blocks are.
+            let mut b = Vec::new();
+            encode(&rec, &mut b);
+            b.truncate(v2_blocks_at(&b));
+            b.extend_from_slice(&tail);
+            reseal(&mut b);
+            let _ = decode(&b);
+        }
+
+        #[test]
+        fn version_1_records_decode_as_version_2(rec in arb_record()) {
+            // The same record, written by either version, decodes the same.
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            encode(&rec, &mut a);
+            encode_v1(&rec, &mut b);
+            let (x, y) = (decode(&a).unwrap().0, decode(&b).unwrap().0);
+            let (mut xa, mut ya) = (Vec::new(), Vec::new());
+            encode(&x, &mut xa);
+            encode(&y, &mut ya);
+            prop_assert_eq!(xa, ya);
+            prop_assert!(a.len() <= b.len() + 64);
         }
 
         #[test]
