@@ -182,10 +182,15 @@ fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
-/// Hints the CPU to fetch `v`'s first cache line.
+/// Hints the CPU to fetch every cache line of `v`.
 #[inline(always)]
-pub fn prefetch_ref<T>(v: &T) {
-    prefetch(v as *const T);
+pub fn prefetch_whole<T>(v: &T) {
+    let p = v as *const T as *const u8;
+    let mut off = 0;
+    while off < std::mem::size_of::<T>() {
+        prefetch(p.wrapping_add(off));
+        off += 64;
+    }
 }
 
 #[cfg(test)]
