@@ -24,7 +24,7 @@ use hashbrown::HashTable;
 use index::FlowIndex;
 use ocellus_common::ipproto;
 use slab::Slab;
-use state::{Flow, TcpAcc, NO_TCP};
+use state::{Flow, FlowExt, TcpAcc, NO_TCP};
 use std::sync::Mutex;
 
 const NS: u64 = 1_000_000_000;
@@ -160,6 +160,9 @@ pub struct Shard {
     index: FlowIndex,
     flows: Slab<Flow>,
     tcps: Slab<TcpAcc>,
+    /// What only some runs keep per flow (`-J`, `-U`), by flow index; empty
+    /// otherwise, so a flow does not carry a pointer for it.
+    exts: Vec<Option<Box<FlowExt>>>,
     frags: HashTable<FragEntry>,
     /// Records emitted and not yet collected by a worker.
     pub out: Vec<Emitted>,
@@ -214,23 +217,26 @@ impl Shard {
         }
     }
 
-    /// A flow and its TCP accumulators.
-    fn parts(&mut self, i: u32) -> (&mut Flow, Option<&mut TcpAcc>) {
+    /// A flow, its TCP accumulators and its extras.
+    fn parts(&mut self, i: u32) -> (&mut Flow, Option<&mut TcpAcc>, Option<&mut FlowExt>) {
         let f = self.flows.get_mut(i);
         let tcp = (f.tcp != NO_TCP).then(|| self.tcps.get_mut(f.tcp));
-        (f, tcp)
+        let ext = self.exts.get_mut(i as usize).and_then(|e| e.as_deref_mut());
+        (f, tcp, ext)
     }
 
     /// Takes flow `i`'s pending record.
     fn take(&mut self, i: u32, cause: Cause, due: u64) -> FlowRecord {
-        let (f, tcp) = self.parts(i);
-        f.take_record(tcp, cause, due)
+        let (f, tcp, ext) = self.parts(i);
+        f.take_record(tcp, ext, cause, due)
     }
 
     /// Forgets flow `i` (already removed from the index).
     fn release(&mut self, i: u32) {
+        if let Some(e) = self.exts.get_mut(i as usize) {
+            *e = None;
+        }
         let f = self.flows.get_mut(i);
-        f.ext = None;
         let tcp = std::mem::replace(&mut f.tcp, NO_TCP);
         if tcp != NO_TCP {
             self.tcps.remove(tcp);
@@ -317,8 +323,8 @@ impl Shard {
             let f = self.flows.get(i);
             if f.pending() || ts < f.expire_ns(cfg) {
                 let from_src = f.from_src(swapped) != reply;
-                let (f, tcp) = self.parts(i);
-                f.update(tcp, p, from_src, payload, cfg);
+                let (f, tcp, ext) = self.parts(i);
+                f.update(tcp, ext, p, from_src, payload, cfg);
                 self.register_fragment(p, &ckey, hash, ts, cfg);
                 return;
             }
@@ -326,14 +332,21 @@ impl Shard {
             self.index.remove(hash, i);
             self.release(i);
         }
-        let (mut flow, tcp) = Flow::new(p, &pkey, ckey, swapped, cfg);
+        let (mut flow, tcp) = Flow::new(p, &pkey, ckey, swapped);
         if let Some(t) = tcp {
             flow.tcp = self.tcps.insert(t);
         }
         let i = self.flows.insert(flow);
+        if cfg.jitter || cfg.user_data_len > 0 {
+            let at = i as usize;
+            if self.exts.len() <= at {
+                self.exts.resize_with(at + 1, || None);
+            }
+            self.exts[at] = Some(Box::default());
+        }
         let from_src = self.flows.get(i).from_src(swapped) != reply;
-        let (f, tcp) = self.parts(i);
-        f.update(tcp, p, from_src, payload, cfg);
+        let (f, tcp, ext) = self.parts(i);
+        f.update(tcp, ext, p, from_src, payload, cfg);
         self.stats.flows_created += 1;
         self.index.insert(hash, i);
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
@@ -375,6 +388,7 @@ impl Shard {
             index,
             flows,
             tcps,
+            exts,
             out,
             scratch,
             ..
@@ -384,7 +398,8 @@ impl Shard {
             if f.pending() && f.due_ns(cfg) <= now_ns {
                 let due = f.due_ns(cfg);
                 let tcp = (f.tcp != NO_TCP).then(|| tcps.get_mut(f.tcp));
-                let rec = f.take_record(tcp, Cause::Status, due);
+                let ext = exts.get_mut(i as usize).and_then(|e| e.as_deref_mut());
+                let rec = f.take_record(tcp, ext, Cause::Status, due);
                 records += 1;
                 out.push(Emitted { due_ns: due, rec });
             }
@@ -492,6 +507,7 @@ impl Shard {
         self.index = FlowIndex::default();
         self.flows.clear();
         self.tcps.clear();
+        self.exts.clear();
         self.frags.clear();
     }
 
@@ -510,6 +526,7 @@ impl Shard {
         }
         self.flows.clear();
         self.tcps.clear();
+        self.exts.clear();
         self.frags.clear();
     }
 }

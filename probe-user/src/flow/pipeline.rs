@@ -614,10 +614,10 @@ fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable) {
 }
 
 /// Final records per message at the end of input.
-const FINAL_CHUNK: usize = 4096;
+const FINAL_CHUNK: usize = 1024;
 
 /// Status records per message at a tick.
-const TICK_CHUNK: usize = 4096;
+const TICK_CHUNK: usize = 1024;
 
 /// End of input for one worker: hands over the last records, tells the writer
 /// it is done, then streams every flow's final record in order, a chunk at a

@@ -43,7 +43,9 @@ pub struct TcpAcc {
     pub dst_gap_bytes: u32,
     /// Time of the last handshake step: the SYN until the SYN-ACK is seen,
     /// then the SYN-ACK (0: none yet).
-    pub hs_ns: u64,
+    /// Kept as two halves so the accumulators need only 4-byte alignment
+    /// (76 bytes, not 80).
+    hs_ns: [u32; 2],
     pub options: u16,
     pub history: u8,
     /// `HAVE_SRC_SEQ` / `HAVE_DST_SEQ`.
@@ -58,6 +60,15 @@ const HAVE_SRC_SEQ: u8 = 1;
 const HAVE_DST_SEQ: u8 = 2;
 
 impl TcpAcc {
+    #[inline]
+    fn hs_ns(&self) -> u64 {
+        (self.hs_ns[1] as u64) << 32 | self.hs_ns[0] as u64
+    }
+    #[inline]
+    fn set_hs_ns(&mut self, ts: u64) {
+        self.hs_ns = [ts as u32, (ts >> 32) as u32];
+    }
+
     fn new(midstream: bool) -> TcpAcc {
         TcpAcc {
             src_wscale: 0xff,
@@ -71,8 +82,9 @@ impl TcpAcc {
 /// One direction's accumulators for the pending record.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DirAcc {
-    pub bytes: u64,
-    pub appbytes: u64,
+    /// Per record; a record is cut before these can wrap (`BYTES_LIMIT`).
+    pub bytes: u32,
+    pub appbytes: u32,
     pub stime_ns: u64,
     pub ltime_ns: u64,
     pub pkts: u32,
@@ -120,6 +132,12 @@ pub const NO_TCP: u32 = u32::MAX;
 /// due now (a 32-bit count per status interval is otherwise plenty).
 const PKTS_LIMIT: u32 = u32::MAX - 1;
 
+/// Likewise the per-record byte counters: 4 GiB one way within a status
+/// interval (5 s: 6.9 Gbit/s in one flow) cuts the record early, leaving room
+/// for one more frame of any size a capture holds (a length claimed beyond
+/// that saturates).
+const BYTES_LIMIT: u32 = u32::MAX - (1 << 18);
+
 /// One live flow.
 #[derive(Clone, Debug)]
 pub struct Flow {
@@ -146,7 +164,6 @@ pub struct Flow {
     bits: u8,
     pub smac: [u8; 6],
     pub dmac: [u8; 6],
-    pub ext: Option<Box<FlowExt>>,
 }
 
 /// Sequence-space comparison (RFC 1982).
@@ -164,7 +181,6 @@ impl Flow {
         pkey: &FlowKey,
         ckey: FlowKey,
         swapped: bool,
-        cfg: &EngineConfig,
     ) -> (Flow, Option<TcpAcc>) {
         let is_tcp = p.is_ip() && p.proto == ipproto::TCP && !pkey_is_fragment(pkey);
         // Who initiated: the sender, except that a flow first seen on a SYN-ACK
@@ -174,7 +190,6 @@ impl Flow {
             && p.tcp.flags & (tcpflag::SYN | tcpflag::ACK) == (tcpflag::SYN | tcpflag::ACK);
         let orient_swapped = if synack { !swapped } else { swapped };
         let tcp = is_tcp.then(|| TcpAcc::new(p.has_l4 && p.tcp.flags & tcpflag::SYN == 0));
-        let ext = (cfg.jitter || cfg.user_data_len > 0).then(Box::<FlowExt>::default);
         let flow = Flow {
             key: ckey,
             src: DirAcc::default(),
@@ -198,7 +213,6 @@ impl Flow {
                 },
             smac: [0; 6],
             dmac: [0; 6],
-            ext,
         };
         (flow, tcp)
     }
@@ -240,7 +254,11 @@ impl Flow {
         let due = self.due_ns(cfg);
         if ts >= due {
             Some(due)
-        } else if self.src.pkts >= PKTS_LIMIT || self.dst.pkts >= PKTS_LIMIT {
+        } else if self.src.pkts >= PKTS_LIMIT
+            || self.dst.pkts >= PKTS_LIMIT
+            || self.src.bytes.max(self.src.appbytes) >= BYTES_LIMIT
+            || self.dst.bytes.max(self.dst.appbytes) >= BYTES_LIMIT
+        {
             Some(ts)
         } else {
             None
@@ -278,6 +296,7 @@ impl Flow {
     pub fn update(
         &mut self,
         tcp: Option<&mut TcpAcc>,
+        mut ext: Option<&mut FlowExt>,
         p: &PacketInfo,
         from_src: bool,
         payload: &[u8],
@@ -304,7 +323,7 @@ impl Flow {
             &mut self.dst
         };
         if d.pkts > 0 {
-            if let Some(ext) = self.ext.as_deref_mut().filter(|_| cfg.jitter) {
+            if let Some(ext) = ext.as_deref_mut().filter(|_| cfg.jitter) {
                 let j = &mut ext.jitter[!from_src as usize];
                 let gap_us = ts.saturating_sub(d.ltime_ns) as f64 / 1000.0;
                 if j.n == 0 {
@@ -324,8 +343,8 @@ impl Flow {
         }
         d.ltime_ns = ts;
         d.pkts += 1;
-        d.bytes += p.wire_len as u64;
-        d.appbytes += p.app_len as u64;
+        d.bytes = d.bytes.saturating_add(p.wire_len);
+        d.appbytes = d.appbytes.saturating_add(p.app_len);
         d.min_sz = d.min_sz.min(p.wire_len);
         d.max_sz = d.max_sz.max(p.wire_len);
         if p.is_ip() {
@@ -385,7 +404,7 @@ impl Flow {
             }
         }
         if cfg.user_data_len > 0 && !payload.is_empty() {
-            if let Some(ext) = self.ext.as_deref_mut() {
+            if let Some(ext) = ext {
                 let buf = if from_src {
                     &mut ext.suser
                 } else {
@@ -438,11 +457,12 @@ impl Flow {
     pub fn take_record(
         &mut self,
         tcp: Option<&mut TcpAcc>,
+        ext: Option<&mut FlowExt>,
         cause: Cause,
         due_ns: u64,
     ) -> FlowRecord {
         let first = self.bits & bit::FIRST != 0;
-        let (sj, dj, suser, duser) = match self.ext.as_deref_mut() {
+        let (sj, dj, suser, duser) = match ext {
             Some(e) => {
                 let j = std::mem::take(&mut e.jitter);
                 (
@@ -543,8 +563,8 @@ impl Flow {
 fn dir_stats(d: &DirAcc, j: &Jitter) -> DirStats {
     DirStats {
         pkts: d.pkts as u64,
-        bytes: d.bytes,
-        appbytes: d.appbytes,
+        bytes: d.bytes as u64,
+        appbytes: d.appbytes as u64,
         stime_ns: d.stime_ns,
         ltime_ns: d.ltime_ns,
         ttl: d.ttl,
@@ -584,7 +604,7 @@ fn tcp_update(t: &mut TcpAcc, p: &PacketInfo, from_src: bool, peer_seen: bool) {
                 t.state |= tcpstate::SAW_SYN;
                 t.history |= history::SYN;
                 if t.state & tcpstate::SAW_SYNACK == 0 {
-                    t.hs_ns = ts;
+                    t.set_hs_ns(ts);
                 }
                 t.src_base = seq;
                 t.have |= HAVE_SRC_SEQ;
@@ -602,12 +622,12 @@ fn tcp_update(t: &mut TcpAcc, p: &PacketInfo, from_src: bool, peer_seen: bool) {
                 t.state |= tcpstate::DST_PKTS_RETRANS;
                 t.dst_retrans += 1;
             } else {
-                if t.state & tcpstate::SAW_SYN != 0 && t.hs_ns != 0 {
-                    t.synack_us = (ts.saturating_sub(t.hs_ns) / 1000) as u32;
+                if t.state & tcpstate::SAW_SYN != 0 && t.hs_ns() != 0 {
+                    t.synack_us = (ts.saturating_sub(t.hs_ns()) / 1000) as u32;
                 }
                 t.state |= tcpstate::SAW_SYNACK;
                 t.history |= history::SYNACK;
-                t.hs_ns = ts;
+                t.set_hs_ns(ts);
                 t.dst_base = seq;
                 t.have |= HAVE_DST_SEQ;
                 t.dst_next = seq.wrapping_add(1);
@@ -625,8 +645,8 @@ fn tcp_update(t: &mut TcpAcc, p: &PacketInfo, from_src: bool, peer_seen: bool) {
     {
         t.state |= tcpstate::ESTABLISHED;
         t.history |= history::EST;
-        if t.state & tcpstate::SAW_SYNACK != 0 && t.hs_ns != 0 {
-            t.ackdat_us = (ts.saturating_sub(t.hs_ns) / 1000) as u32;
+        if t.state & tcpstate::SAW_SYNACK != 0 && t.hs_ns() != 0 {
+            t.ackdat_us = (ts.saturating_sub(t.hs_ns()) / 1000) as u32;
         }
         if t.state & tcpstate::SAW_SYN == 0 && t.state & tcpstate::SAW_SYNACK != 0 {
             // First seen on a SYN-ACK, then its ACK: Argus reports this as a
@@ -755,14 +775,53 @@ mod tests {
         // The memory budget per concurrent flow (300 bytes with default
         // options) rests on these sizes.
         assert!(
-            std::mem::size_of::<Flow>() <= 208,
+            std::mem::size_of::<Flow>() <= 184,
             "{}",
             std::mem::size_of::<Flow>()
         );
         assert!(
-            std::mem::size_of::<TcpAcc>() <= 80,
+            std::mem::size_of::<TcpAcc>() <= 76,
             "{}",
             std::mem::size_of::<TcpAcc>()
         );
+    }
+
+    /// The per-record byte counters are 32 bits: a record is cut before they
+    /// could wrap, and a claimed frame length beyond any capture's saturates.
+    #[test]
+    fn byte_counters_cut_the_record_before_they_wrap() {
+        let cfg = EngineConfig::default();
+        let p = PacketInfo {
+            ts_ns: 1_000_000_000,
+            wire_len: 1 << 18,
+            app_len: 1 << 18,
+            ..PacketInfo::default()
+        };
+        let key = FlowKey::default();
+        let (mut f, _) = Flow::new(&p, &key, key, false);
+        f.update(None, None, &p, true, &[], &cfg);
+        let soon = p.ts_ns + 1;
+        assert_eq!(f.report_due(soon, &cfg), None);
+        f.src.bytes = BYTES_LIMIT - 1;
+        assert_eq!(f.report_due(soon, &cfg), None);
+        // One more frame of the largest size reaches the limit without
+        // wrapping; the next packet finds the record due.
+        f.update(None, None, &p, true, &[], &cfg);
+        assert_eq!(f.src.bytes, BYTES_LIMIT - 1 + (1 << 18));
+        assert_eq!(f.report_due(soon, &cfg), Some(soon));
+        let rec = f.take_record(None, None, Cause::Status, soon);
+        assert_eq!(rec.src.bytes, (BYTES_LIMIT - 1 + (1 << 18)) as u64);
+        assert_eq!(f.report_due(soon, &cfg), None);
+        // The destination's application bytes count too.
+        f.update(None, None, &p, false, &[], &cfg);
+        f.dst.appbytes = BYTES_LIMIT;
+        assert_eq!(f.report_due(soon, &cfg), Some(soon));
+        // An absurd claimed length saturates instead of wrapping.
+        let huge = PacketInfo {
+            wire_len: u32::MAX,
+            ..p
+        };
+        f.update(None, None, &huge, false, &[], &cfg);
+        assert_eq!(f.dst.bytes, u32::MAX);
     }
 }
