@@ -11,7 +11,7 @@
 //! bytes do not fit its class, or a time before the record's start, takes a
 //! longer form, never a wrong one).
 
-use super::{crc32c, dir_has_stats, ext, has_l2, user_len, CodecError, Cursor, RECORD_HEADER_LEN};
+use super::{crc32c, dir_has_stats, ext, has_l2, user_len, CodecError, RECORD_HEADER_LEN};
 use std::mem::MaybeUninit;
 
 use crate::record::{Cause, DirStats, FlowKey, FlowRecord, ManDrops, ManInfo, TcpPerf};
@@ -319,21 +319,68 @@ pub fn encode(rec: &FlowRecord, out: &mut Vec<u8>) {
     b[4..8].copy_from_slice(&crc.to_le_bytes());
 }
 
-impl Cursor<'_> {
+/// A reader over one record's core or one block body. Its reads return
+/// `None` when a field runs past the end or a varint is malformed or out of
+/// range for its field; the caller turns that into one error for the part
+/// it reads. (`Option` stays in registers: a `Result` with a `CodecError`
+/// would go through memory for every field.)
+struct R<'a> {
+    b: &'a [u8],
+    p: usize,
+}
+
+impl<'a> R<'a> {
+    fn new(b: &'a [u8], p: usize) -> R<'a> {
+        R { b, p }
+    }
+
+    #[inline]
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let s = self.b.get(self.p..self.p + N)?;
+        self.p += N;
+        s.try_into().ok()
+    }
+    #[inline]
+    fn slice(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.p..self.p + n)?;
+        self.p += n;
+        Some(s)
+    }
+    #[inline]
+    fn u8(&mut self) -> Option<u8> {
+        let v = *self.b.get(self.p)?;
+        self.p += 1;
+        Some(v)
+    }
+    #[inline]
+    fn u16(&mut self) -> Option<u16> {
+        self.take().map(u16::from_le_bytes)
+    }
+    #[inline]
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+    #[inline]
+    fn u64(&mut self) -> Option<u64> {
+        self.take().map(u64::from_le_bytes)
+    }
+    #[inline]
+    fn f64(&mut self) -> Option<f64> {
+        self.u64().map(f64::from_bits)
+    }
+
     /// A LEB128 varint of at most 10 bytes.
     #[inline]
-    pub(super) fn var(&mut self) -> Result<u64, CodecError> {
-        let Some(&b) = self.buf.get(self.pos) else {
-            return Err(self.short(1));
-        };
+    fn var(&mut self) -> Option<u64> {
+        let b = *self.b.get(self.p)?;
         if b < 0x80 {
-            self.pos += 1;
-            return Ok(b as u64);
+            self.p += 1;
+            return Some(b as u64);
         }
         // Up to 8 bytes at once: find the last byte by its clear top bit and
         // gather the 7-bit groups without a loop.
-        if let Some(chunk) = self.buf.get(self.pos..self.pos + 8) {
-            let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        if let Some(chunk) = self.b.get(self.p..self.p + 8) {
+            let w = u64::from_le_bytes(chunk.try_into().ok()?);
             let stops = !w & 0x8080_8080_8080_8080;
             if stops != 0 {
                 let n = (stops.trailing_zeros() / 8 + 1) as usize;
@@ -350,64 +397,53 @@ impl Cursor<'_> {
                     | (w >> 5) & (0x7f << 35)
                     | (w >> 6) & (0x7f << 42)
                     | (w >> 7) & (0x7f << 49);
-                self.pos += n;
-                return Ok(v);
+                self.p += n;
+                return Some(v);
             }
         }
         self.var_slow()
     }
 
     #[cold]
-    fn var_slow(&mut self) -> Result<u64, CodecError> {
+    fn var_slow(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for i in 0..10 {
-            let Some(&b) = self.buf.get(self.pos + i) else {
-                return Err(self.short(i + 1));
-            };
+            let b = *self.b.get(self.p + i)?;
             if i == 9 && b > 1 {
-                break;
+                return None;
             }
             v |= ((b & 0x7f) as u64) << (7 * i);
             if b < 0x80 {
-                self.pos += i + 1;
-                return Ok(v);
+                self.p += i + 1;
+                return Some(v);
             }
         }
-        Err(CodecError::BadValue {
-            field: "varint",
-            value: v,
-        })
+        None
     }
 
     /// A varint that must fit `u32`.
     #[inline]
-    fn var32(&mut self, field: &'static str) -> Result<u32, CodecError> {
-        let v = self.var()?;
-        u32::try_from(v).map_err(|_| CodecError::BadValue { field, value: v })
+    fn var32(&mut self) -> Option<u32> {
+        u32::try_from(self.var()?).ok()
     }
 
-    /// The next `n` bytes.
+    /// A varint that must fit `u16`.
     #[inline]
-    fn slice(&mut self, n: usize) -> Result<&[u8], CodecError> {
-        let Some(s) = self.buf.get(self.pos..self.pos + n) else {
-            return Err(self.short(n));
-        };
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn short(&self, n: usize) -> CodecError {
-        CodecError::Truncated {
-            needed: self.pos + n,
-            have: self.buf.len(),
-        }
+    fn var16(&mut self) -> Option<u16> {
+        u16::try_from(self.var()?).ok()
     }
 }
 
-fn get_key(c: &mut Cursor<'_>) -> Result<FlowKey, CodecError> {
-    let form = c.u8()?;
-    match form {
-        KEY_PACKED => {
+/// Why a core could not be read, beyond running short.
+enum CoreError {
+    Short,
+    Bad(CodecError),
+}
+
+fn get_key(c: &mut R<'_>) -> Result<FlowKey, CoreError> {
+    let form = c.u8().ok_or(CoreError::Short)?;
+    let k = match form {
+        KEY_PACKED => (|| {
             let class = c.u8()?;
             let proto = c.u8()?;
             let n = addr_len(class);
@@ -421,73 +457,59 @@ fn get_key(c: &mut Cursor<'_>) -> Result<FlowKey, CodecError> {
             k.dst[..n].copy_from_slice(&a[n..]);
             k.sport = c.u16()?;
             k.dport = c.u16()?;
-            k.aux = c.var32("key aux")?;
-            Ok(k)
+            k.aux = c.var32()?;
+            Some(k)
+        })(),
+        KEY_RAW => (|| {
+            Some(FlowKey {
+                src: c.take()?,
+                dst: c.take()?,
+                sport: c.u16()?,
+                dport: c.u16()?,
+                aux: c.u32()?,
+                proto: c.u8()?,
+                class: c.u8()?,
+                _pad: c.take()?,
+            })
+        })(),
+        _ => {
+            return Err(CoreError::Bad(CodecError::BadValue {
+                field: "key form",
+                value: form as u64,
+            }))
         }
-        KEY_RAW => Ok(FlowKey {
-            src: c.take()?,
-            dst: c.take()?,
-            sport: c.u16()?,
-            dport: c.u16()?,
-            aux: c.u32()?,
-            proto: c.u8()?,
-            class: c.u8()?,
-            _pad: c.take()?,
-        }),
-        _ => Err(CodecError::BadValue {
-            field: "key form",
-            value: form as u64,
-        }),
-    }
+    };
+    k.ok_or(CoreError::Short)
 }
 
-fn get_dir(c: &mut Cursor<'_>, d: &mut DirStats, base_ns: u64) -> Result<(), CodecError> {
-    let bits = c.u8()?;
+fn get_dir(c: &mut R<'_>, d: &mut DirStats, base_ns: u64) -> Result<(), CoreError> {
+    let bits = c.u8().ok_or(CoreError::Short)?;
     if bits & !dbit::ALL != 0 {
-        return Err(CodecError::BadValue {
+        return Err(CoreError::Bad(CodecError::BadValue {
             field: "direction bits",
             value: bits as u64,
-        });
+        }));
     }
-    (d.pkts, d.bytes, d.appbytes) = if bits & dbit::COUNTS != 0 {
-        (c.var()?, c.var()?, c.var()?)
-    } else {
-        (0, 0, 0)
-    };
-    (d.stime_ns, d.ltime_ns) = if bits & dbit::TIMES != 0 {
-        let s = base_ns.wrapping_add(c.var()?);
-        (s, s.wrapping_add(c.var()?))
-    } else {
-        (0, 0)
-    };
-    (d.ttl, d.tos, d.ipid) = if bits & dbit::IP != 0 {
-        (c.u8()?, c.u8()?, c.u16()?)
-    } else {
-        (0, 0, 0)
-    };
-    Ok(())
-}
-
-fn get_dir_stats(c: &mut Cursor<'_>, d: &mut DirStats) -> Result<(), CodecError> {
-    let bits = c.u8()?;
-    if bits & !sbit::ALL != 0 {
-        return Err(CodecError::BadValue {
-            field: "stats bits",
-            value: bits as u64,
-        });
-    }
-    if bits & sbit::SIZES != 0 {
-        d.min_sz = c.var32("min size")?;
-        d.max_sz = c.var32("max size")?;
-        d.intpkt_n = c.var32("intpkt count")?;
-    }
-    if bits & sbit::INTPKT != 0 {
-        d.intpkt_sum_us = c.f64()?;
-        d.intpkt_sumsq_us = c.f64()?;
-        d.intpkt_min_us = c.f64()?;
-        d.intpkt_max_us = c.f64()?;
-    }
-    Ok(())
+    (|| {
+        (d.pkts, d.bytes, d.appbytes) = if bits & dbit::COUNTS != 0 {
+            (c.var()?, c.var()?, c.var()?)
+        } else {
+            (0, 0, 0)
+        };
+        (d.stime_ns, d.ltime_ns) = if bits & dbit::TIMES != 0 {
+            let s = base_ns.wrapping_add(c.var()?);
+            (s, s.wrapping_add(c.var()?))
+        } else {
+            (0, 0)
+        };
+        (d.ttl, d.tos, d.ipid) = if bits & dbit::IP != 0 {
+            (c.u8()?, c.u8()?, c.u16()?)
+        } else {
+            (0, 0, 0)
+        };
+        Some(())
+    })()
+    .ok_or(CoreError::Short)
 }
 
 /// Decodes the packed core of `buf` (one whole record, header checked by
@@ -499,38 +521,36 @@ pub(super) fn decode_core(
     r: &mut FlowRecord,
 ) -> Result<(), CodecError> {
     let core = &buf[..RECORD_HEADER_LEN + core_len];
-    let mut c = Cursor::new(core, RECORD_HEADER_LEN);
-    let short = |_| CodecError::BadValue {
-        field: "core length",
-        value: core_len as u64,
-    };
-    (|| {
-        r.seq = c.var()?;
-        r.stime_ns = c.u64()?;
-        r.ltime_ns = r.stime_ns.wrapping_add(c.var()?);
-        r.srcid = c.var32("srcid")?;
-        r.encaps = c.var32("encaps")?;
-        r.flags = c.var32("flags")?;
-        let o = c.var()?;
-        r.ip_options = u16::try_from(o).map_err(|_| CodecError::BadValue {
-            field: "ip options",
-            value: o,
-        })?;
-        let cause = c.u8()?;
-        r.cause = Cause::from_u8(cause).ok_or(CodecError::BadValue {
+    let mut c = R::new(core, RECORD_HEADER_LEN);
+    let res = (|| {
+        let head = (|| {
+            r.seq = c.var()?;
+            r.stime_ns = c.u64()?;
+            r.ltime_ns = r.stime_ns.wrapping_add(c.var()?);
+            r.srcid = c.var32()?;
+            r.encaps = c.var32()?;
+            r.flags = c.var32()?;
+            r.ip_options = c.var16()?;
+            Some((c.u8()?, c.u8()?))
+        })();
+        let (cause, icmp) = head.ok_or(CoreError::Short)?;
+        r.cause = Cause::from_u8(cause).ok_or(CoreError::Bad(CodecError::BadValue {
             field: "cause",
             value: cause as u64,
-        })?;
-        r.icmp_mapped = c.u8()?;
+        }))?;
+        r.icmp_mapped = icmp;
         r.key = get_key(&mut c)?;
         get_dir(&mut c, &mut r.src, r.stime_ns)?;
         get_dir(&mut c, &mut r.dst, r.stime_ns)?;
         // A longer core (a newer minor revision) keeps its tail to itself.
         Ok(())
-    })()
-    .map_err(|e| match e {
-        CodecError::Truncated { .. } => short(()),
-        e => e,
+    })();
+    res.map_err(|e| match e {
+        CoreError::Short => CodecError::BadValue {
+            field: "core length",
+            value: core_len as u64,
+        },
+        CoreError::Bad(e) => e,
     })
 }
 
@@ -545,14 +565,17 @@ pub(super) fn decode_blocks(
 ) -> Result<(), CodecError> {
     let len = buf.len();
     while pos < len {
-        let mut h = Cursor::new(buf, pos);
-        let ty = h.u8()?;
-        let blen = h.var().map_err(|_| CodecError::BadBlock {
-            ty: ty as u16,
-            offset: pos,
-            reason: "block length runs past the record end",
-        })?;
-        let body_start = h.pos;
+        let mut h = R::new(buf, pos);
+        let ty = buf[pos];
+        h.p += 1;
+        let Some(blen) = h.var() else {
+            return Err(CodecError::BadBlock {
+                ty: ty as u16,
+                offset: pos,
+                reason: "block length runs past the record end",
+            });
+        };
+        let body_start = h.p;
         let Some(body) = usize::try_from(blen)
             .ok()
             .and_then(|n| buf.get(body_start..body_start.checked_add(n)?))
@@ -563,46 +586,63 @@ pub(super) fn decode_blocks(
                 reason: "block body runs past the record end",
             });
         };
-        let body_end = body_start + body.len();
-        decode_block(ty, body, r, suser, duser).map_err(|e| match e {
-            CodecError::Truncated { .. } => CodecError::BadBlock {
-                ty: ty as u16,
-                offset: pos,
-                reason: "block shorter than its type requires",
-            },
-            e => e,
-        })?;
-        pos = body_end;
+        match decode_block(ty, body, r, suser, duser) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(CodecError::BadBlock {
+                    ty: ty as u16,
+                    offset: pos,
+                    reason: "block shorter than its fields, or a value out of range",
+                })
+            }
+        }
+        pos = body_start + body.len();
     }
     Ok(())
 }
 
+fn get_dir_stats(b: &mut R<'_>, d: &mut DirStats) -> Option<()> {
+    let bits = b.u8()?;
+    if bits & !sbit::ALL != 0 {
+        return None;
+    }
+    if bits & sbit::SIZES != 0 {
+        d.min_sz = b.var32()?;
+        d.max_sz = b.var32()?;
+        d.intpkt_n = b.var32()?;
+    }
+    if bits & sbit::INTPKT != 0 {
+        d.intpkt_sum_us = b.f64()?;
+        d.intpkt_sumsq_us = b.f64()?;
+        d.intpkt_min_us = b.f64()?;
+        d.intpkt_max_us = b.f64()?;
+    }
+    Some(())
+}
+
+/// One block's body into `r`: `None` when it is short or holds a value out
+/// of range, `Some(Err)` for an unknown critical block.
 fn decode_block(
     ty: u8,
     body: &[u8],
     r: &mut FlowRecord,
     suser: &mut Vec<u8>,
     duser: &mut Vec<u8>,
-) -> Result<(), CodecError> {
-    let mut b = Cursor::new(body, 0);
+) -> Option<Result<(), CodecError>> {
+    let mut b = R::new(body, 0);
     match ty as u16 {
         ext::TCP => {
-            let state = b.var32("tcp state")?;
-            let history = b.u8()?;
-            let src_flags = b.u8()?;
-            let dst_flags = b.u8()?;
+            let state = b.var32()?;
+            let [history, src_flags, dst_flags] = b.take()?;
             let src_base_seq = b.u32()?;
             let dst_base_seq = b.u32()?;
-            let src_win = b.var32("tcp window")?;
-            let dst_win = b.var32("tcp window")?;
-            let o = b.var()?;
-            let options = u16::try_from(o).map_err(|_| CodecError::BadValue {
-                field: "tcp options",
-                value: o,
-            })?;
+            let src_win = b.var32()?;
+            let dst_win = b.var32()?;
+            let options = b.var16()?;
             let mut v = [0u32; 10];
             for x in &mut v {
-                *x = b.var32("tcp counter")?;
+                *x = b.var32()?;
             }
             r.tcp = Some(TcpPerf {
                 state,
@@ -629,18 +669,10 @@ fn decode_block(
         ext::L2 => {
             r.smac = b.take()?;
             r.dmac = b.take()?;
-            let sv = b.var()?;
-            let dv = b.var()?;
-            let (Ok(svlan), Ok(dvlan)) = (u16::try_from(sv), u16::try_from(dv)) else {
-                return Err(CodecError::BadValue {
-                    field: "vlan",
-                    value: sv.max(dv),
-                });
-            };
-            r.svlan = svlan;
-            r.dvlan = dvlan;
-            r.smpls = b.var32("mpls label")?;
-            r.dmpls = b.var32("mpls label")?;
+            r.svlan = b.var16()?;
+            r.dvlan = b.var16()?;
+            r.smpls = b.var32()?;
+            r.dmpls = b.var32()?;
         }
         ext::STATS => {
             get_dir_stats(&mut b, &mut r.src)?;
@@ -681,9 +713,9 @@ fn decode_block(
             r.man.get_or_insert_with(Box::default).drops = Some(d);
         }
         _ if ty & CRITICAL != 0 => {
-            return Err(CodecError::UnknownCriticalBlock { ty: ty as u16 });
+            return Some(Err(CodecError::UnknownCriticalBlock { ty: ty as u16 }));
         }
         _ => {} // Unknown, not critical: skipped.
     }
-    Ok(())
+    Some(Ok(()))
 }
