@@ -4,10 +4,6 @@
 # probes make with -S 1 from the replay benchmark's 10M-packet capture.
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
-export LD_LIBRARY_PATH=$D/lib
-echo "cores: $(nproc)"; lscpu | grep -E "Model name"
-P=${PCAP:-/tmp/replay.pcap}
-[ -s $P ] || $D/ocellus-bench gen -o $P 2>&1 | tail -1
 . "$D/rusage.sh"
 run "argus -X -S 1" $D/argus -X -S 1 -r $P -w /tmp/f.argus
 run "ocellus probe -S 1" $D/ocellus probe -S 1 -r $P -w /tmp/f.ocr

@@ -5,11 +5,6 @@
 # by rusage (CPU, peak RSS) and wall clock; --stats gives flows at once.
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
-export LD_LIBRARY_PATH=$D/lib
-echo "cores: $(nproc)"; lscpu | grep -E "Model name"
-P=${PCAP:-/tmp/replay.pcap}
-[ -s $P ] || $D/ocellus-bench gen -o $P 2>&1 | tail -1
-cat $P > /dev/null
 . "$D/rusage.sh"
 run tcpdump $D/tcpdump -Z root -r $P -w /dev/null
 run "ocellus-prev workers=1" $D/ocellus-prev probe --stats --workers 1 -r $P -w /tmp/x.ocr

@@ -784,6 +784,64 @@ pub fn decode_ext_into(buf: &[u8], ext_at: usize, r: &mut FlowRecord) -> Result<
     res
 }
 
+// What both record versions' block decoders build from the values they read.
+
+/// The TCP counters in block order: SYN-ACK and ACK times, retransmissions,
+/// out-of-order segments, gap bytes and highest sequence numbers, source
+/// then destination each.
+fn tcp_counters(v: [u32; 10]) -> TcpPerf {
+    TcpPerf {
+        synack_us: v[0],
+        ackdat_us: v[1],
+        src_retrans: v[2],
+        dst_retrans: v[3],
+        src_ooo: v[4],
+        dst_ooo: v[5],
+        src_gap_bytes: v[6],
+        dst_gap_bytes: v[7],
+        src_max_seq: v[8],
+        dst_max_seq: v[9],
+        ..TcpPerf::default()
+    }
+}
+
+fn set_user(dst: &mut Vec<u8>, body: &[u8]) {
+    dst.clear();
+    dst.extend_from_slice(body);
+}
+
+/// The MAN block's six totals, in block order.
+fn set_man(r: &mut FlowRecord, v: [u64; 6]) {
+    // The drops block may come first only in a hand-made record; keep it
+    // either way.
+    let drops = r.man.as_ref().and_then(|m| m.drops);
+    r.man = Some(Box::new(ManInfo {
+        pkts: v[0],
+        bytes: v[1],
+        flows: v[2],
+        records: v[3],
+        malformed: v[4],
+        dropped: v[5],
+        drops,
+    }));
+}
+
+/// The MAN_DROPS block's nine counters, in block order.
+fn set_man_drops(r: &mut FlowRecord, v: [u64; 9]) {
+    let d = ManDrops {
+        redirect_failed: v[0],
+        pcap_dropped: v[1],
+        pcap_if_dropped: v[2],
+        xsk_rx_dropped: v[3],
+        xsk_ring_full: v[4],
+        xsk_fill_empty: v[5],
+        xsk_invalid: v[6],
+        flows_active: v[7],
+        writer_stalls: v[8],
+    };
+    r.man.get_or_insert_with(Box::default).drops = Some(d);
+}
+
 /// The version-1 extension blocks of `buf` from `pos` on.
 fn decode_blocks_v1(
     buf: &[u8],
@@ -841,6 +899,10 @@ fn decode_blocks_v1(
                 let dst_win = b.u32()?;
                 let options = b.u16()?;
                 let _pad = b.u16()?;
+                let mut v = [0u32; 10];
+                for x in &mut v {
+                    *x = b.u32()?;
+                }
                 r.tcp = Some(TcpPerf {
                     state,
                     history,
@@ -851,16 +913,7 @@ fn decode_blocks_v1(
                     src_win,
                     dst_win,
                     options,
-                    synack_us: b.u32()?,
-                    ackdat_us: b.u32()?,
-                    src_retrans: b.u32()?,
-                    dst_retrans: b.u32()?,
-                    src_ooo: b.u32()?,
-                    dst_ooo: b.u32()?,
-                    src_gap_bytes: b.u32()?,
-                    dst_gap_bytes: b.u32()?,
-                    src_max_seq: b.u32()?,
-                    dst_max_seq: b.u32()?,
+                    ..tcp_counters(v)
                 });
             }
             ext::L2 => {
@@ -875,41 +928,21 @@ fn decode_blocks_v1(
                 get_dir_stats(&mut b, &mut r.src)?;
                 get_dir_stats(&mut b, &mut r.dst)?;
             }
-            ext::SRC_USER => {
-                suser.clear();
-                suser.extend_from_slice(body);
-            }
-            ext::DST_USER => {
-                duser.clear();
-                duser.extend_from_slice(body);
-            }
+            ext::SRC_USER => set_user(suser, body),
+            ext::DST_USER => set_user(duser, body),
             ext::MAN => {
-                // The drops block may come first only in a hand-made record;
-                // keep it either way.
-                let drops = r.man.as_ref().and_then(|m| m.drops);
-                r.man = Some(Box::new(ManInfo {
-                    pkts: b.u64()?,
-                    bytes: b.u64()?,
-                    flows: b.u64()?,
-                    records: b.u64()?,
-                    malformed: b.u64()?,
-                    dropped: b.u64()?,
-                    drops,
-                }));
+                let mut v = [0u64; 6];
+                for x in &mut v {
+                    *x = b.u64()?;
+                }
+                set_man(r, v);
             }
             ext::MAN_DROPS => {
-                let d = ManDrops {
-                    redirect_failed: b.u64()?,
-                    pcap_dropped: b.u64()?,
-                    pcap_if_dropped: b.u64()?,
-                    xsk_rx_dropped: b.u64()?,
-                    xsk_ring_full: b.u64()?,
-                    xsk_fill_empty: b.u64()?,
-                    xsk_invalid: b.u64()?,
-                    flows_active: b.u64()?,
-                    writer_stalls: b.u64()?,
-                };
-                r.man.get_or_insert_with(Box::default).drops = Some(d);
+                let mut v = [0u64; 9];
+                for x in &mut v {
+                    *x = b.u64()?;
+                }
+                set_man_drops(r, v);
             }
             _ if ty & ext::CRITICAL != 0 => {
                 return Err(CodecError::UnknownCriticalBlock { ty });

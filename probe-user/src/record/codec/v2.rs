@@ -11,10 +11,13 @@
 //! bytes do not fit its class, or a time before the record's start, takes a
 //! longer form, never a wrong one).
 
-use super::{crc32c, dir_has_stats, ext, has_l2, user_len, CodecError, RECORD_HEADER_LEN};
+use super::{
+    crc32c, dir_has_stats, ext, has_l2, set_man, set_man_drops, set_user, tcp_counters, user_len,
+    CodecError, RECORD_HEADER_LEN,
+};
 use std::mem::MaybeUninit;
 
-use crate::record::{Cause, DirStats, FlowKey, FlowRecord, ManDrops, ManInfo, TcpPerf};
+use crate::record::{Cause, DirStats, FlowKey, FlowRecord, TcpPerf};
 
 /// The record version this module writes.
 pub const VERSION: u8 = 2;
@@ -644,6 +647,9 @@ fn decode_block(
             for x in &mut v {
                 *x = b.var32()?;
             }
+            // The highest sequence numbers are stored from the bases.
+            v[8] = src_base_seq.wrapping_add(v[8]);
+            v[9] = dst_base_seq.wrapping_add(v[9]);
             r.tcp = Some(TcpPerf {
                 state,
                 history,
@@ -654,16 +660,7 @@ fn decode_block(
                 src_win,
                 dst_win,
                 options,
-                synack_us: v[0],
-                ackdat_us: v[1],
-                src_retrans: v[2],
-                dst_retrans: v[3],
-                src_ooo: v[4],
-                dst_ooo: v[5],
-                src_gap_bytes: v[6],
-                dst_gap_bytes: v[7],
-                src_max_seq: src_base_seq.wrapping_add(v[8]),
-                dst_max_seq: dst_base_seq.wrapping_add(v[9]),
+                ..tcp_counters(v)
             });
         }
         ext::L2 => {
@@ -678,39 +675,21 @@ fn decode_block(
             get_dir_stats(&mut b, &mut r.src)?;
             get_dir_stats(&mut b, &mut r.dst)?;
         }
-        ext::SRC_USER => {
-            suser.clear();
-            suser.extend_from_slice(body);
-        }
-        ext::DST_USER => {
-            duser.clear();
-            duser.extend_from_slice(body);
-        }
+        ext::SRC_USER => set_user(suser, body),
+        ext::DST_USER => set_user(duser, body),
         ext::MAN => {
-            let drops = r.man.as_ref().and_then(|m| m.drops);
-            r.man = Some(Box::new(ManInfo {
-                pkts: b.var()?,
-                bytes: b.var()?,
-                flows: b.var()?,
-                records: b.var()?,
-                malformed: b.var()?,
-                dropped: b.var()?,
-                drops,
-            }));
+            let mut v = [0u64; 6];
+            for x in &mut v {
+                *x = b.var()?;
+            }
+            set_man(r, v);
         }
         ext::MAN_DROPS => {
-            let d = ManDrops {
-                redirect_failed: b.var()?,
-                pcap_dropped: b.var()?,
-                pcap_if_dropped: b.var()?,
-                xsk_rx_dropped: b.var()?,
-                xsk_ring_full: b.var()?,
-                xsk_fill_empty: b.var()?,
-                xsk_invalid: b.var()?,
-                flows_active: b.var()?,
-                writer_stalls: b.var()?,
-            };
-            r.man.get_or_insert_with(Box::default).drops = Some(d);
+            let mut v = [0u64; 9];
+            for x in &mut v {
+                *x = b.var()?;
+            }
+            set_man_drops(r, v);
         }
         _ if ty & CRITICAL != 0 => {
             return Some(Err(CodecError::UnknownCriticalBlock { ty: ty as u16 }));
