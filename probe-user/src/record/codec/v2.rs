@@ -3,9 +3,9 @@
 //! The same fields as version 1, in fewer bytes: counters, durations and
 //! small ids are LEB128 varints, times after the record's start are offsets
 //! from it, addresses take the bytes their class needs, and a direction or
-//! field group that is all zero is a cleared bit instead of zeros. A TCP
-//! status record of an IPv4 flow takes about 130 bytes instead of 380: what
-//! a record file costs on disk, and what every reader copies and checksums.
+//! field group that is all zero is a cleared bit instead of zeros. An IPv4
+//! TCP record on Ethernet takes about 140 bytes instead of 380: what a
+//! record file costs on disk, and what every reader copies and checksums.
 //!
 //! Nothing is lost: every `FlowRecord` round-trips bit for bit (a key whose
 //! bytes do not fit its class, or a time before the record's start, takes a
