@@ -1165,12 +1165,16 @@ fn pad_cut(out: &mut String, v: &str, width: usize, align: Align) {
         }
         return;
     }
-    pad(out, v, width, align);
+    pad_counted(out, v, n, width, align);
 }
 
 /// Pads a value that fits its column.
 fn pad(out: &mut String, v: &str, width: usize, align: Align) {
-    let n = char_count(v);
+    pad_counted(out, v, char_count(v), width, align);
+}
+
+/// [`pad`] for a value whose characters are already counted (`n`).
+fn pad_counted(out: &mut String, v: &str, n: usize, width: usize, align: Align) {
     let fill = width.saturating_sub(n);
     let (before, after) = match align {
         Align::Right => (fill, 0),
