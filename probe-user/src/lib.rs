@@ -25,6 +25,7 @@ pub mod ipfix;
 pub mod live;
 pub mod netflow;
 pub mod packet;
+pub mod prefetch;
 pub mod print;
 pub mod record;
 pub mod remote;

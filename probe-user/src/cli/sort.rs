@@ -2,7 +2,7 @@
 
 use super::ra_common::{input, run_main, Arity, Out, COMMON_HELP};
 use crate::clients::sort::{sorted_indices, SortKey};
-use crate::flow::index::prefetch_whole;
+use crate::prefetch::prefetch_whole;
 use std::process::ExitCode;
 
 const HELP: &str = "\

@@ -56,7 +56,7 @@ impl FlowIndex {
     /// Hints the CPU to fetch the slots `hash` probes first.
     #[inline]
     pub fn prefetch(&self, hash: u32) {
-        prefetch(self.slots.as_ptr().wrapping_add(self.home(hash)));
+        crate::prefetch::prefetch(self.slots.as_ptr().wrapping_add(self.home(hash)));
     }
 
     /// The first index stored under `hash` (without checking the key): for
@@ -168,28 +168,6 @@ impl FlowIndex {
     #[cfg(test)]
     pub fn clear(&mut self) {
         *self = FlowIndex::default();
-    }
-}
-
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-/// Hints the CPU to fetch every cache line of `v`.
-#[inline(always)]
-pub fn prefetch_whole<T>(v: &T) {
-    let p = v as *const T as *const u8;
-    let mut off = 0;
-    while off < std::mem::size_of::<T>() {
-        prefetch(p.wrapping_add(off));
-        off += 64;
     }
 }
 

@@ -11,7 +11,7 @@
 //! (`Emitted::due_ns`); the pipeline orders them by that time, so the output does
 //! not depend on how many workers ran.
 
-pub(crate) mod index;
+mod index;
 pub mod key;
 pub mod live;
 pub mod pipeline;
@@ -19,6 +19,7 @@ mod slab;
 pub mod state;
 
 use crate::packet::{Net, PacketInfo};
+use crate::prefetch::prefetch_whole;
 use crate::record::{Cause, FlowKey, FlowRecord};
 use hashbrown::HashTable;
 use index::FlowIndex;
@@ -171,6 +172,26 @@ pub struct Shard {
     scratch: Vec<(u32, u32)>,
 }
 
+/// A flow with what is kept beside it.
+type Parts<'a> = (
+    &'a mut Flow,
+    Option<&'a mut TcpAcc>,
+    Option<&'a mut FlowExt>,
+);
+
+/// Flow `i` with its TCP accumulators and extras, from a shard's tables.
+fn parts<'a>(
+    flows: &'a mut Slab<Flow>,
+    tcps: &'a mut Slab<TcpAcc>,
+    exts: &'a mut [Option<Box<FlowExt>>],
+    i: u32,
+) -> Parts<'a> {
+    let f = flows.get_mut(i);
+    let tcp = (f.tcp != NO_TCP).then(|| tcps.get_mut(f.tcp));
+    let ext = exts.get_mut(i as usize).and_then(|e| e.as_deref_mut());
+    (f, tcp, ext)
+}
+
 #[inline]
 fn h64(h: u32) -> u64 {
     // hashbrown uses the top 7 bits for its control bytes: spread the 32-bit hash.
@@ -201,7 +222,7 @@ impl Shard {
     #[inline]
     pub fn prefetch_flow(&self, hash: u32) {
         if let Some(i) = self.index.first_match(hash) {
-            index::prefetch_whole(self.flows.get(i));
+            prefetch_whole(self.flows.get(i));
         }
     }
 
@@ -212,17 +233,14 @@ impl Shard {
         if let Some(i) = self.index.first_match(hash) {
             let t = self.flows.get(i).tcp;
             if t != NO_TCP {
-                index::prefetch_whole(self.tcps.get(t));
+                prefetch_whole(self.tcps.get(t));
             }
         }
     }
 
     /// A flow, its TCP accumulators and its extras.
-    fn parts(&mut self, i: u32) -> (&mut Flow, Option<&mut TcpAcc>, Option<&mut FlowExt>) {
-        let f = self.flows.get_mut(i);
-        let tcp = (f.tcp != NO_TCP).then(|| self.tcps.get_mut(f.tcp));
-        let ext = self.exts.get_mut(i as usize).and_then(|e| e.as_deref_mut());
-        (f, tcp, ext)
+    fn parts(&mut self, i: u32) -> Parts<'_> {
+        parts(&mut self.flows, &mut self.tcps, &mut self.exts, i)
     }
 
     /// Takes flow `i`'s pending record.
@@ -394,15 +412,15 @@ impl Shard {
             ..
         } = self;
         for (hash, i) in index.entries() {
-            let f = flows.get_mut(i);
+            let f = flows.get(i);
             if f.pending() && f.due_ns(cfg) <= now_ns {
                 let due = f.due_ns(cfg);
-                let tcp = (f.tcp != NO_TCP).then(|| tcps.get_mut(f.tcp));
-                let ext = exts.get_mut(i as usize).and_then(|e| e.as_deref_mut());
+                let (f, tcp, ext) = parts(flows, tcps, exts, i);
                 let rec = f.take_record(tcp, ext, Cause::Status, due);
                 records += 1;
                 out.push(Emitted { due_ns: due, rec });
             }
+            let f = flows.get(i);
             if !f.pending() && f.expire_ns(cfg) <= now_ns {
                 scratch.push((hash, i));
             }
