@@ -552,6 +552,98 @@ fn bad_keys_are_one_line_errors_with_status_2() {
     }
 }
 
+/// A record file of several chunks (1 MiB each): the records of two captures,
+/// copied with shifted times and ports.
+fn many_chunks() -> (tempfile::TempDir, PathBuf) {
+    use ocellus::ring::RecordSink;
+    let work = tempfile::tempdir().unwrap();
+    let mut recs = Vec::new();
+    for cap in [
+        "ndpi-synscan.pcap",
+        "zeek-wikipedia.pcap",
+        "ndpi-bad-dns-traffic.pcap",
+    ] {
+        let p = ocellus_record_file(&corpus_dir().join(cap), work.path()).unwrap();
+        let mut src = ocellus::ring::open_source(&p, false).unwrap();
+        while let Some(r) = src.next_record().unwrap() {
+            recs.push(r);
+        }
+    }
+    let big = work.path().join("big.ocr");
+    let mut sink = ocellus::ring::StreamSink::create_file(&big, false).unwrap();
+    let mut written = 0;
+    for copy in 0..1000u64 {
+        for r in &recs {
+            let mut r = r.clone();
+            r.stime_ns += copy * 7_000_000_000;
+            r.ltime_ns += copy * 7_000_000_000;
+            r.key.sport ^= (copy as u16) << 4;
+            sink.write(&r).unwrap();
+            written += 1;
+        }
+        if written >= 60_000 {
+            break;
+        }
+    }
+    sink.flush().unwrap();
+    let len = std::fs::metadata(&big).unwrap().len();
+    assert!(len > 4 << 20, "{len} bytes: too few chunks");
+    (work, big)
+}
+
+#[test]
+fn threads_do_not_change_any_output() {
+    let (_w, p) = many_chunks();
+    let runs: &[&[&str]] = &[
+        &["read"],
+        &[
+            "read",
+            "-n",
+            "-L",
+            "0",
+            "-c",
+            ",",
+            "-s",
+            "+trans",
+            "+sttl",
+            "+suser:32",
+        ],
+        &["read", "--json", "-M", "man"],
+        &["read", "-nn", "-", "tcp", "and", "not", "port", "80"],
+        &["read", "-L", "-1", "-t", "2000/01/01-2035/01/01"],
+        &["sort", "-m", "bytes", "stime"],
+        &["sort", "-m", "daddr", "-s", "+trans"],
+        &["count", "-M", "proto"],
+        &["cluster", "-s", "+trans"],
+        &["cluster", "-m", "saddr/24", "daddr", "-s", "+trans"],
+        &["cluster", "-m", "matrix/16", "proto", "-c", ","],
+        &["grep", "-v", "-e", "xyz", "-n"],
+    ];
+    for args in runs {
+        let run = |threads: &str| {
+            let mut c = ocellus(args[0]);
+            c.args(["--threads", threads, "-r"])
+                .arg(&p)
+                .args(&args[1..]);
+            let o = output(&mut c);
+            assert!(
+                o.status.success(),
+                "{args:?} --threads {threads}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            o.stdout
+        };
+        let one = run("1");
+        assert!(one.len() > 40, "{args:?}: {} bytes", one.len());
+        for threads in ["2", "5"] {
+            assert!(run(threads) == one, "{args:?}: --threads {threads} differs");
+        }
+    }
+    // A bad thread count is a usage error.
+    let o = output(ocellus("read").args(["--threads", "0", "-r"]).arg(&p));
+    assert_eq!(o.status.code(), Some(2));
+}
+
 #[test]
 fn a_closed_pipe_ends_quietly() {
     let (_w, p) = synscan();

@@ -1,7 +1,7 @@
 //! `ocellus cluster` (Argus's `racluster`): merge records by flow or by keys.
 
 use super::ra_common::{input, run_main, Arity, Out, COMMON_HELP};
-use crate::clients::cluster::{Cluster, ClusterMode};
+use crate::clients::cluster::{cluster_input, ClusterMode};
 use crate::clients::ClientError;
 use std::process::ExitCode;
 
@@ -47,14 +47,16 @@ pub fn main(args: Vec<String>) -> ExitCode {
                     }
                 }
             }
-            let mut c = Cluster::new(mode);
-            input(&read)?.for_each(|r| {
-                c.add(r);
-                Ok(true)
-            })?;
-            let aggs = c.finish();
+            let aggs = cluster_input(&input(&read)?, mode)?;
             let mut out = Out::new(t)?;
-            out.aggregates(&aggs, t.read.max_records)?;
+            let n = t
+                .read
+                .max_records
+                .map_or(aggs.len(), |m| aggs.len().min(m as usize));
+            out.in_order(n, |i| {
+                let a = aggs.get(i);
+                (&a.rec, a.trans)
+            })?;
             out.finish()?;
             // The process ends next: freeing every group one by one would
             // only cost time.

@@ -6,7 +6,7 @@
 
 use super::read::{parse_args, print_options, ReadArgs};
 use super::EXIT_USAGE;
-use crate::clients::{self, Aggregate, ClientError, Input};
+use crate::clients::{self, ClientError, Input};
 use crate::print::Printer;
 use crate::record::FlowRecord;
 use crate::ring::{self, RecordSink, SinkOptions};
@@ -120,6 +120,7 @@ pub(crate) fn input(a: &ReadArgs) -> Result<Input, ClientError> {
 pub(crate) fn streaming_input(a: &ReadArgs) -> Result<Input, ClientError> {
     Ok(Input {
         follow: a.follow,
+        threads: a.threads,
         paths: a.paths.clone(),
         man: a.man,
         filter: clients::apply_filter(&a.filter)?,
@@ -143,6 +144,8 @@ pub(crate) enum Out {
         printer: Box<Printer>,
         out: std::io::BufWriter<std::io::StdoutLock<'static>>,
         follow: bool,
+        /// Threads that format lines ([`Out::in_order`]).
+        threads: usize,
     },
     Write(Box<dyn RecordSink + Send>, bool),
 }
@@ -164,6 +167,7 @@ impl Out {
             printer: Box::new(Printer::new(opts)),
             out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
             follow: t.read.follow,
+            threads: clients::parallel::Parallel::new(t.read.threads).threads,
         })
     }
 
@@ -174,6 +178,7 @@ impl Out {
                 printer,
                 out,
                 follow,
+                ..
             } => {
                 printer.write_record_trans(rec, trans, out)?;
                 if *follow {
@@ -190,14 +195,56 @@ impl Out {
         Ok(())
     }
 
-    pub(crate) fn aggregates(
+    /// Prints or writes items `0..n` in order, each a record and the number
+    /// of records it stands for. When printing a finite output with labels
+    /// at most once, worker threads format blocks of lines (reading the
+    /// records a few ahead, as an order that jumps about in memory needs) and
+    /// this thread writes them in order.
+    pub(crate) fn in_order<'r>(
         &mut self,
-        aggs: &[Aggregate],
-        max: Option<u64>,
+        n: usize,
+        get: impl Fn(usize) -> (&'r FlowRecord, u64) + Sync,
     ) -> Result<(), ClientError> {
-        let n = max.map_or(aggs.len(), |m| aggs.len().min(m as usize));
-        for a in &aggs[..n] {
-            self.record(&a.rec, a.trans)?;
+        const BLOCK: usize = 4096;
+        const AHEAD: usize = 6;
+        match self {
+            Out::Print {
+                printer,
+                out,
+                follow: false,
+                threads,
+            } if *threads > 1 && n > BLOCK && printer.options().labels <= 0 => {
+                let (opts, names) = printer.worker_parts();
+                clients::parallel::run_ordered(
+                    n.div_ceil(BLOCK),
+                    *threads,
+                    || Printer::with_names(opts.clone(), names.clone()),
+                    |p, k, text: &mut clients::parallel::Printed| {
+                        text.bytes.clear();
+                        let end = ((k + 1) * BLOCK).min(n);
+                        for i in k * BLOCK..end {
+                            if i + AHEAD < end {
+                                crate::prefetch::prefetch_whole(get(i + AHEAD).0);
+                            }
+                            let (rec, trans) = get(i);
+                            p.write_record_trans(rec, trans, &mut text.bytes)?;
+                        }
+                        text.records = (end - k * BLOCK) as u64;
+                        Ok(())
+                    },
+                    |_, text| {
+                        printer.count_printed(text.records, out)?;
+                        out.write_all(&text.bytes)?;
+                        Ok(true)
+                    },
+                )?;
+            }
+            _ => {
+                for i in 0..n {
+                    let (rec, trans) = get(i);
+                    self.record(rec, trans)?;
+                }
+            }
         }
         Ok(())
     }
@@ -251,6 +298,8 @@ pub(crate) const COMMON_HELP: &str = "\
   -w OUT           write records (file, ring DIR/, or - for stdout) instead of printing
   -t TIMERANGE     only records in this time range (as ocellus read -t)
   -f               follow files and rings for new records (grep and anonymize)
+  --threads N      threads that decode and filter a record file (default: one
+                   per core, at most 16; 1: a single thread)
   -n -s -c -L -u -p -N -z -Z -M man --json
                    printing options, as for ocellus read
   --csv-afterglow  print source,target[,event] rows for AfterGlow

@@ -1,6 +1,7 @@
 //! `ocellus read`: print flow records (Argus's `ra`), with `ra`'s option syntax.
 
 use super::EXIT_USAGE;
+use crate::clients::parallel::{for_each_chunk, Parallel, Printed};
 use crate::clients::timerange::TimeRange;
 use crate::filter::Filter;
 use crate::record::FlowRecord;
@@ -42,6 +43,9 @@ Usage: ocellus read -r PATH... [OPTIONS] [- FILTER]
   -z            TCP state history letters in the State column
   -Z s|d|b      TCP flags per side in the State column
   -M man        print the probe's management (start/stop) records too
+  --threads N   threads that decode, filter and format a record file (default:
+                one per core, at most 16; 1: a single thread); the output is the
+                same, in file order
   --json        one JSON object per record
   --ipfix udp://HOST:PORT|tcp://HOST:PORT
                 export the records as IPFIX (RFC 7011, RFC 5103 biflows)
@@ -91,6 +95,8 @@ pub struct ReadArgs {
     pub servers: Vec<String>,
     /// How to connect to `servers` (--ca, --cert, --key, --token, --insecure, --since).
     pub remote: crate::remote::ClientOptions,
+    /// `--threads N`: threads that read a record file (0: one per core).
+    pub threads: usize,
 }
 
 /// Parses `read`'s arguments. Errors are one line, naming the option.
@@ -112,6 +118,13 @@ pub fn parse_args(args: &[String]) -> Result<ReadArgs, String> {
             }
             "-h" | "--help" => return Err(String::new()),
             "--json" => a.json = true,
+            "--threads" => {
+                let v = value(&mut i, "--threads")?;
+                a.threads = match v.parse::<usize>() {
+                    Ok(n) if (1..=1024).contains(&n) => n,
+                    _ => return Err(format!("--threads {v}: expected a thread count from 1 to 1024")),
+                };
+            }
             "--ipfix" => a.ipfix = Some(value(&mut i, "--ipfix")?),
             "-S" => a.servers.push(value(&mut i, "-S")?),
             "--ca" => a.remote.ca = Some(PathBuf::from(value(&mut i, "--ca")?)),
@@ -376,7 +389,45 @@ fn run(
     let mut printed: u64 = 0;
     let mut rec = FlowRecord::default();
     let (mut keep, late) = crate::clients::selection(filter, time, want_man);
+    // Several threads format a file's records when nothing depends on the
+    // count of lines printed so far (-N, -L N) and the input ends (no -f).
+    let par = Parallel::new(a.threads);
+    let (wopts, wnames) = printer.worker_parts();
+    let parallel =
+        par.threads > 1 && !a.follow && a.max_records.is_none() && printer.options().labels <= 0;
     'paths: for i in 0..a.paths.len() + a.servers.len() {
+        if let Some(path) = a.paths.get(i).filter(|_| parallel) {
+            let worker = || {
+                (
+                    crate::print::Printer::with_names(wopts.clone(), wnames.clone()),
+                    FlowRecord::default(),
+                    crate::clients::selection(filter, time, want_man),
+                )
+            };
+            let done = for_each_chunk(
+                path,
+                par,
+                worker,
+                |(p, rec, (keep, late)), chunk, text: &mut Printed| {
+                    text.bytes.clear();
+                    text.records = 0;
+                    chunk.for_each_kept(rec, keep, *late, |rec| {
+                        text.records += 1;
+                        Ok(p.write_record(rec, &mut text.bytes)?)
+                    })
+                },
+                |text| {
+                    if text.records > 0 {
+                        printer.count_printed(text.records, &mut out)?;
+                        out.write_all(&text.bytes)?;
+                    }
+                    Ok(true)
+                },
+            )?;
+            if done.is_some() {
+                continue;
+            }
+        }
         let mut src = open_input(a, i)?;
         while src.next_kept_into(&mut rec, &mut keep)? {
             if late.is_some_and(|f| !f.matches(&rec)) {
@@ -400,6 +451,7 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// One chunk's records as formatted by a worker thread.
 /// `--ipfix`: sends the selected records to an IPFIX collector.
 fn export_ipfix(
     a: &ReadArgs,

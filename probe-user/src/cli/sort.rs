@@ -2,7 +2,6 @@
 
 use super::ra_common::{input, run_main, Arity, Out, COMMON_HELP};
 use crate::clients::sort::{sorted_indices, SortKey};
-use crate::prefetch::prefetch_whole;
 use std::process::ExitCode;
 
 const HELP: &str = "\
@@ -36,15 +35,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             .read
             .max_records
             .map_or(order.len(), |m| order.len().min(m as usize));
-        // The sorted order visits memory at random: fetch a few records
-        // ahead so printing does not wait for each one.
-        const AHEAD: usize = 6;
-        for (k, &i) in order[..n].iter().enumerate() {
-            if let Some(&j) = order.get(k + AHEAD) {
-                prefetch_whole(&recs[j]);
-            }
-            out.record(&recs[i], 1)?;
-        }
+        out.in_order(n, |k| (&recs[order[k]], 1))?;
         out.finish()?;
         // The process ends next: freeing every record one by one would only
         // cost time.

@@ -22,7 +22,8 @@
 //! order is its hash table's; sort the output with `ocellus sort` when it
 //! matters).
 
-use super::{addr_bits, mask_addr, parse_prefix_len, Aggregate, ClientError};
+use super::parallel::{self, Parallel};
+use super::{addr_bits, mask_addr, parse_prefix_len, selection, Aggregate, ClientError, Input};
 use crate::record::{DirStats, FlowKey, FlowRecord, TcpPerf};
 use hashbrown::HashMap;
 
@@ -188,6 +189,10 @@ pub struct Cluster {
     fixed: Fixed,
     index: HashMap<GroupKey, usize>,
     groups: Vec<Aggregate>,
+    /// The input number of each group's first record.
+    firsts: Vec<u64>,
+    /// The input number of the record being added.
+    seq: u64,
 }
 
 impl Cluster {
@@ -220,11 +225,18 @@ impl Cluster {
             fixed,
             index: HashMap::new(),
             groups: Vec::new(),
+            firsts: Vec::new(),
+            seq: 0,
         }
     }
 
     /// Merges one record (management records are ignored).
     pub fn add(&mut self, rec: &FlowRecord) {
+        self.merge_in(rec);
+        self.seq += 1;
+    }
+
+    fn merge_in(&mut self, rec: &FlowRecord) {
         if rec.kind.is_man() {
             return;
         }
@@ -252,18 +264,7 @@ impl Cluster {
                 self.insert(gk, rec.clone());
             }
             ClusterMode::Keys(keys) => {
-                let mut r = None;
-                if keys.iter().any(|k| matches!(k, ClusterKey::Matrix(_))) {
-                    if let Some(len) = keys.iter().find_map(|k| match k {
-                        ClusterKey::Matrix(l) => Some(*l),
-                        _ => None,
-                    }) {
-                        let bits = addr_bits(rec.key.class()).min(len);
-                        if mask_addr(&rec.key.dst, bits) < mask_addr(&rec.key.src, bits) {
-                            r = Some(crate::print::reversed(rec));
-                        }
-                    }
-                }
+                let r = matrix_turned(keys, rec);
                 let rec = r.as_ref().unwrap_or(rec);
                 let gk = group_key(keys, rec);
                 match self.index.get(&gk) {
@@ -284,12 +285,207 @@ impl Cluster {
     fn insert(&mut self, gk: GroupKey, rec: FlowRecord) {
         self.index.insert(gk, self.groups.len());
         self.groups.push(Aggregate::new(rec));
+        self.firsts.push(self.seq);
+    }
+
+    /// [`Cluster::add`] for record number `seq` of the input (a group
+    /// remembers the number of its first record: [`Cluster::finish_numbered`]).
+    pub fn add_numbered(&mut self, rec: &FlowRecord, seq: u64) {
+        self.seq = seq;
+        self.merge_in(rec);
     }
 
     /// The merged records, in the order their groups first appeared.
     pub fn finish(self) -> Vec<Aggregate> {
         self.groups
     }
+
+    /// The merged records, and the number of each group's first record
+    /// (given to [`Cluster::add_numbered`]).
+    pub fn finish_numbered(self) -> (Vec<Aggregate>, Vec<u64>) {
+        (self.groups, self.firsts)
+    }
+
+    /// A hash of the group `rec` merges into, the same for every record that
+    /// could merge with it (a flow's records either way round): records can be
+    /// split among clusters by it, each cluster seeing whole groups.
+    pub fn group_hash(&self, rec: &FlowRecord, hasher: &impl std::hash::BuildHasher) -> u64 {
+        match &self.mode {
+            ClusterMode::Flow { correct } => {
+                let h = hasher.hash_one(flow_key(&rec.key));
+                if *correct {
+                    h.min(hasher.hash_one(flow_key(&rec.key.reversed())))
+                } else {
+                    h
+                }
+            }
+            ClusterMode::Keys(keys) => {
+                let r = matrix_turned(keys, rec);
+                hasher.hash_one(group_key(keys, r.as_ref().unwrap_or(rec)))
+            }
+        }
+    }
+}
+
+/// For a `matrix` key, the record turned round when its destination sorts
+/// before its source (so both directions of a pair group together).
+fn matrix_turned(keys: &[ClusterKey], rec: &FlowRecord) -> Option<FlowRecord> {
+    let len = keys.iter().find_map(|k| match k {
+        ClusterKey::Matrix(l) => Some(*l),
+        _ => None,
+    })?;
+    let bits = addr_bits(rec.key.class()).min(len);
+    (mask_addr(&rec.key.dst, bits) < mask_addr(&rec.key.src, bits))
+        .then(|| crate::print::reversed(rec))
+}
+
+/// Clusters the records of `input`. With several threads and only plain
+/// record files to read, worker threads decode and filter chunks of the files
+/// and split the records by [`Cluster::group_hash`] among one cluster per
+/// thread; each cluster gets its records in input order, so every group
+/// merges as on one thread, and the groups come out in the order of their
+/// first records, as [`Cluster::finish`] gives them.
+pub fn cluster_input(input: &Input, mode: ClusterMode) -> Result<Groups, ClientError> {
+    let par = Parallel::new(input.threads);
+    if par.threads < 2 || !input.plain_files_only()? {
+        let mut c = Cluster::new(mode);
+        input.for_each(|r| {
+            c.add(r);
+            Ok(true)
+        })?;
+        return Ok(Groups {
+            lists: vec![c.finish()],
+            order: Vec::new(),
+        });
+    }
+    let parts = par.threads;
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let router = Cluster::new(mode.clone());
+    let want_man = input.man || input.filter.wants_man();
+    let (filter, time) = (input.filter.filter.as_ref(), input.time.as_ref());
+    let results = std::thread::scope(|s| {
+        let mut txs = Vec::with_capacity(parts);
+        let mut owners = Vec::with_capacity(parts);
+        // Emptied lists go back to be filled again, so that the records'
+        // vectors are not allocated on one thread and freed on another.
+        let (back_tx, back_rx) = crossbeam_channel::unbounded::<Routed>();
+        for _ in 0..parts {
+            let (tx, rx) = crossbeam_channel::bounded::<(u64, Routed)>(4);
+            txs.push(tx);
+            let (mode, back_tx) = (mode.clone(), back_tx.clone());
+            owners.push(s.spawn(move || {
+                let mut c = Cluster::new(mode);
+                for (base, mut part) in rx {
+                    for (r, &n) in part.recs.iter().zip(&part.nums) {
+                        c.add_numbered(r, base | u64::from(n));
+                    }
+                    part.recs.clear();
+                    part.nums.clear();
+                    let _ = back_tx.send(part);
+                }
+                c.finish_numbered()
+            }));
+        }
+        let mut chunk_no: u64 = 0;
+        let mut route_all = || -> Result<(), ClientError> {
+            for path in &input.paths {
+                parallel::for_each_chunk(
+                    path,
+                    par,
+                    || (FlowRecord::default(), selection(filter, time, want_man)),
+                    |(rec, (keep, late)), chunk, routed: &mut Vec<Routed>| {
+                        routed.resize_with(parts, Routed::default);
+                        let mut n: u32 = 0;
+                        chunk.for_each_kept(rec, keep, *late, |rec| {
+                            let p = (router.group_hash(rec, &hasher) % parts as u64) as usize;
+                            routed[p].recs.push(std::mem::take(rec));
+                            routed[p].nums.push(n);
+                            n += 1;
+                            Ok(())
+                        })
+                    },
+                    |routed| {
+                        for (tx, part) in txs.iter().zip(routed.iter_mut()) {
+                            if !part.recs.is_empty() {
+                                let empty = back_rx.try_recv().unwrap_or_default();
+                                tx.send((chunk_no << 32, std::mem::replace(part, empty)))
+                                    .map_err(|_| owner_failed())?;
+                            }
+                        }
+                        chunk_no += 1;
+                        Ok(true)
+                    },
+                )?;
+            }
+            Ok(())
+        };
+        let routed = route_all();
+        drop(txs);
+        let done: Vec<_> = owners.into_iter().map(|h| h.join()).collect();
+        routed?;
+        done.into_iter()
+            .map(|r| r.map_err(|_| owner_failed()))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    // Each cluster's groups are in the order of their first records: merge
+    // the lists' orders (not the groups themselves, which would hold them
+    // twice at once).
+    let mut heads = vec![0usize; results.len()];
+    let total = results.iter().map(|(g, _)| g.len()).sum();
+    let mut order = Vec::with_capacity(total);
+    loop {
+        let next = results
+            .iter()
+            .zip(&heads)
+            .enumerate()
+            .filter_map(|(i, ((_, f), &h))| f.get(h).map(|&s| (s, i)))
+            .min();
+        let Some((_, i)) = next else { break };
+        order.push((i as u32, heads[i] as u32));
+        heads[i] += 1;
+    }
+    Ok(Groups {
+        lists: results.into_iter().map(|(g, _)| g).collect(),
+        order,
+    })
+}
+
+/// The merged records of [`cluster_input`], in the order of their first
+/// records.
+pub struct Groups {
+    lists: Vec<Vec<Aggregate>>,
+    /// (list, index) of each group in order; empty: the one list's order.
+    order: Vec<(u32, u32)>,
+}
+
+impl Groups {
+    pub fn len(&self) -> usize {
+        self.lists.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Group `i` in order.
+    pub fn get(&self, i: usize) -> &Aggregate {
+        match self.order.get(i) {
+            Some(&(l, j)) => &self.lists[l as usize][j as usize],
+            None => &self.lists[0][i],
+        }
+    }
+}
+
+/// Records routed to one cluster from one chunk, with their numbers within
+/// the chunk.
+#[derive(Default)]
+struct Routed {
+    recs: Vec<FlowRecord>,
+    nums: Vec<u32>,
+}
+
+fn owner_failed() -> ClientError {
+    ClientError::Usage("a clustering thread stopped unexpectedly".into())
 }
 
 /// Clusters a list of records.

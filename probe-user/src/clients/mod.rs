@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod count;
 pub mod grep;
 pub mod output;
+pub mod parallel;
 pub mod sort;
 pub mod timerange;
 
@@ -132,6 +133,9 @@ pub struct Input {
     pub follow: bool,
     /// Probes or relays to read from after `paths` (`-S HOST:PORT`).
     pub remote: RemoteInput,
+    /// `--threads N`: threads that decode and filter a record file (0: one
+    /// per core; 1: the caller's thread only). See [`parallel`].
+    pub threads: usize,
 }
 
 /// Remote inputs of a client: servers, how to connect, and the filter text
@@ -151,7 +155,20 @@ impl Input {
         mut f: impl FnMut(&FlowRecord) -> Result<bool, ClientError>,
     ) -> Result<(), ClientError> {
         let mut rec = FlowRecord::default();
+        let par = parallel::Parallel::new(self.threads);
+        let want_man = self.man || self.filter.wants_man();
         for i in 0..self.paths.len() + self.remote.servers.len() {
+            if let Some(path) = self
+                .paths
+                .get(i)
+                .filter(|_| !self.follow && par.threads > 1)
+            {
+                match self.for_each_parallel(path, par, want_man, &mut f)? {
+                    Some(true) => continue,
+                    Some(false) => return Ok(()),
+                    None => {}
+                }
+            }
             let mut src: Box<dyn ring::RecordSource + Send> = match self.paths.get(i) {
                 Some(path) => ring::open_source(path, self.follow)?,
                 None => Box::new(
@@ -164,7 +181,6 @@ impl Input {
                     .map_err(|e| ClientError::Usage(e.to_string()))?,
                 ),
             };
-            let want_man = self.man || self.filter.wants_man();
             let (mut keep, late) =
                 selection(self.filter.filter.as_ref(), self.time.as_ref(), want_man);
             while src.next_kept_into(&mut rec, &mut keep)? {
@@ -179,6 +195,53 @@ impl Input {
         Ok(())
     }
 
+    /// [`Input::for_each`] over one plain record file on several threads:
+    /// they decode and filter batches of records, and `f` gets them here, in
+    /// file order. `None`: not a plain file.
+    fn for_each_parallel(
+        &self,
+        path: &std::path::Path,
+        par: parallel::Parallel,
+        want_man: bool,
+        f: &mut impl FnMut(&FlowRecord) -> Result<bool, ClientError>,
+    ) -> Result<Option<bool>, ClientError> {
+        let (filter, time) = (self.filter.filter.as_ref(), self.time.as_ref());
+        parallel::for_each_chunk(
+            path,
+            par,
+            || (FlowRecord::default(), selection(filter, time, want_man)),
+            |(rec, (keep, late)), chunk, batch: &mut Batch| {
+                batch.len = 0;
+                chunk.for_each_kept(rec, keep, *late, |rec| {
+                    batch.push_swap(rec);
+                    Ok(())
+                })
+            },
+            |batch| {
+                for rec in &batch.recs[..batch.len] {
+                    if !f(rec)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            },
+        )
+    }
+
+    /// Whether every input is a plain record file (no standard input, ring,
+    /// server or following): what reading on several threads takes.
+    pub fn plain_files_only(&self) -> Result<bool, ClientError> {
+        if self.follow || !self.remote.servers.is_empty() {
+            return Ok(false);
+        }
+        for p in &self.paths {
+            if ring::open_plain_file(p)?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Every record that passes, in input order.
     pub fn read_all(&self) -> Result<Vec<FlowRecord>, ClientError> {
         let mut v = Vec::new();
@@ -187,6 +250,25 @@ impl Input {
             Ok(true)
         })?;
         Ok(v)
+    }
+}
+
+/// Records decoded by a worker thread, handed over in a reused vector (the
+/// records' payload buffers are reused too).
+#[derive(Default)]
+struct Batch {
+    recs: Vec<FlowRecord>,
+    len: usize,
+}
+
+impl Batch {
+    /// Moves `rec` into the batch, leaving an old record's buffers in `rec`.
+    fn push_swap(&mut self, rec: &mut FlowRecord) {
+        if self.len == self.recs.len() {
+            self.recs.push(FlowRecord::default());
+        }
+        std::mem::swap(rec, &mut self.recs[self.len]);
+        self.len += 1;
     }
 }
 

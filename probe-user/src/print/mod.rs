@@ -230,6 +230,15 @@ impl Printer {
         p
     }
 
+    /// This printer's options with labels off, and its names: what a worker
+    /// thread needs for a [`Printer`] whose lines this one then counts
+    /// ([`Printer::count_printed`]).
+    pub fn worker_parts(&self) -> (PrintOptions, Names) {
+        let mut o = self.opts.clone();
+        o.labels = -1;
+        (o, self.names.clone())
+    }
+
     pub fn options(&self) -> &PrintOptions {
         &self.opts
     }
@@ -328,6 +337,19 @@ impl Printer {
         let r = out.write_all(line.as_bytes());
         self.line = line;
         r
+    }
+
+    /// Counts `n` records as printed by other printers (worker threads with
+    /// labels off), writing the header first when it is due (`-L 0`: before
+    /// the first record). Labels every N lines (`-L N`) need each record to
+    /// pass through [`Printer::write_record`].
+    pub fn count_printed(&mut self, n: u64, out: &mut impl Write) -> io::Result<()> {
+        if n > 0 && !self.opts.json && self.label_due() {
+            out.write_all(self.header().as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        self.records += n;
+        Ok(())
     }
 
     /// Writes one record that stands for `trans` merged records (`racluster`'s

@@ -291,6 +291,35 @@ pub fn open_source_with(
 }
 
 /// Reads until `buf` is full or the end; returns the bytes read.
+/// A single record file (not standard input, a ring directory or a ring
+/// segment), opened for reading in pieces: the file, the offset where its
+/// records start (after the checked file header), and its length now.
+/// `None` for the inputs that are read only as a stream.
+pub fn open_plain_file(path: &Path) -> Result<Option<(std::fs::File, u64, u64)>, RingError> {
+    if path.as_os_str() == "-" {
+        return Ok(None);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| RingError::io(path, e))?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| RingError::io(path, e))?;
+    let mut prefix = [0u8; codec::HEADER_PREFIX_LEN];
+    let n = read_up_to(&mut file, &mut prefix).map_err(|e| RingError::io(path, e))?;
+    let (_, _, flags) = check_prefix(path, &prefix[..n])?;
+    if flags & codec::file_flag::SEGMENT != 0 {
+        return Ok(None);
+    }
+    use std::io::Seek;
+    file.rewind().map_err(|e| RingError::io(path, e))?;
+    // The stream reader checks the whole header, with the errors it gives.
+    let reader = StreamReader::new(file, path.to_path_buf(), SourceOptions::default())?;
+    let start = reader.offset();
+    let file = std::fs::File::open(path).map_err(|e| RingError::io(path, e))?;
+    let len = file.metadata().map_err(|e| RingError::io(path, e))?.len();
+    Ok(Some((file, start, len)))
+}
+
 pub(crate) fn read_up_to(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
