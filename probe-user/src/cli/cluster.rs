@@ -53,10 +53,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
                 .read
                 .max_records
                 .map_or(aggs.len(), |m| aggs.len().min(m as usize));
-            out.in_order(n, |i| {
-                let a = aggs.get(i);
-                (&a.rec, a.trans)
-            })?;
+            out.in_order(n, &aggs)?;
             out.finish()?;
             // The process ends next: freeing every group one by one would
             // only cost time.

@@ -6,7 +6,7 @@
 
 use super::read::{parse_args, print_options, ReadArgs};
 use super::EXIT_USAGE;
-use crate::clients::{self, ClientError, Input};
+use crate::clients::{self, ClientError, Input, Listed};
 use crate::print::Printer;
 use crate::record::FlowRecord;
 use crate::ring::{self, RecordSink, SinkOptions};
@@ -195,18 +195,14 @@ impl Out {
         Ok(())
     }
 
-    /// Prints or writes items `0..n` in order, each a record and the number
-    /// of records it stands for. When printing a finite output with labels
-    /// at most once, worker threads format blocks of lines (reading the
-    /// records a few ahead, as an order that jumps about in memory needs) and
-    /// this thread writes them in order.
-    pub(crate) fn in_order<'r>(
-        &mut self,
-        n: usize,
-        get: impl Fn(usize) -> (&'r FlowRecord, u64) + Sync,
-    ) -> Result<(), ClientError> {
+    /// Prints or writes items `0..n` of `list` in order. When printing a
+    /// finite output with labels at most once, worker threads format blocks
+    /// of lines (fetching the records a few ahead, as an order that jumps
+    /// about in memory needs) and this thread writes them in order.
+    pub(crate) fn in_order(&mut self, n: usize, list: &impl Listed) -> Result<(), ClientError> {
         const BLOCK: usize = 4096;
         const AHEAD: usize = 6;
+        let mut scratch = FlowRecord::default();
         match self {
             Out::Print {
                 printer,
@@ -218,15 +214,20 @@ impl Out {
                 clients::parallel::run_ordered(
                     n.div_ceil(BLOCK),
                     *threads,
-                    || Printer::with_names(opts.clone(), names.clone()),
-                    |p, k, text: &mut clients::parallel::Printed| {
+                    || {
+                        (
+                            Printer::with_names(opts.clone(), names.clone()),
+                            FlowRecord::default(),
+                        )
+                    },
+                    |(p, scratch), k, text: &mut clients::parallel::Printed| {
                         text.bytes.clear();
                         let end = ((k + 1) * BLOCK).min(n);
                         for i in k * BLOCK..end {
                             if i + AHEAD < end {
-                                crate::prefetch::prefetch_whole(get(i + AHEAD).0);
+                                list.prefetch(i + AHEAD);
                             }
-                            let (rec, trans) = get(i);
+                            let (rec, trans) = list.get(i, scratch)?;
                             p.write_record_trans(rec, trans, &mut text.bytes)?;
                         }
                         text.records = (end - k * BLOCK) as u64;
@@ -241,7 +242,10 @@ impl Out {
             }
             _ => {
                 for i in 0..n {
-                    let (rec, trans) = get(i);
+                    if i + AHEAD < n {
+                        list.prefetch(i + AHEAD);
+                    }
+                    let (rec, trans) = list.get(i, &mut scratch)?;
                     self.record(rec, trans)?;
                 }
             }

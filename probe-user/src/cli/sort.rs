@@ -1,7 +1,7 @@
 //! `ocellus sort` (Argus's `rasort`): print or write records sorted by keys.
 
 use super::ra_common::{input, run_main, Arity, Out, COMMON_HELP};
-use crate::clients::sort::{sorted_indices, SortKey};
+use crate::clients::sort::{integer_keys, sort_encoded, sorted_indices, RecordsSorted, SortKey};
 use std::process::ExitCode;
 
 const HELP: &str = "\
@@ -27,19 +27,25 @@ pub fn main(args: Vec<String>) -> ExitCode {
         } else {
             SortKey::parse_list(&keys)?
         };
-        let recs = input(&t.read)?.read_all()?;
-        // Visit the records in sorted order rather than moving them there.
-        let order = sorted_indices(&recs, &keys);
-        let mut out = Out::new(t)?;
-        let n = t
-            .read
-            .max_records
-            .map_or(order.len(), |m| order.len().min(m as usize));
-        out.in_order(n, |k| (&recs[order[k]], 1))?;
-        out.finish()?;
-        // The process ends next: freeing every record one by one would only
-        // cost time.
-        std::mem::forget(recs);
+        let inp = input(&t.read)?;
+        let limit = |n: usize| t.read.max_records.map_or(n, |m| n.min(m as usize));
+        // The process ends after printing: freeing the records one by one
+        // would only cost time, hence the forgets.
+        if integer_keys(&keys) {
+            let sorted = sort_encoded(&inp, &keys)?;
+            let mut out = Out::new(t)?;
+            out.in_order(limit(sorted.len()), &sorted)?;
+            out.finish()?;
+            std::mem::forget(sorted);
+        } else {
+            let recs = inp.read_all()?;
+            let order = sorted_indices(&recs, &keys);
+            let sorted = RecordsSorted { recs, order };
+            let mut out = Out::new(t)?;
+            out.in_order(limit(sorted.order.len()), &sorted)?;
+            out.finish()?;
+            std::mem::forget(sorted);
+        }
         Ok(())
     })
 }

@@ -476,6 +476,17 @@ impl Groups {
     }
 }
 
+impl super::Listed for Groups {
+    fn get<'a>(
+        &'a self,
+        i: usize,
+        _: &'a mut FlowRecord,
+    ) -> Result<(&'a FlowRecord, u64), ClientError> {
+        let a = Groups::get(self, i);
+        Ok((&a.rec, a.trans))
+    }
+}
+
 /// Records routed to one cluster from one chunk, with their numbers within
 /// the chunk.
 #[derive(Default)]

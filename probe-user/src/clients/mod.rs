@@ -78,6 +78,20 @@ impl Aggregate {
     }
 }
 
+/// Records listed in an order, for output: sorted records, merged groups.
+pub trait Listed: Sync {
+    /// Item `i`: a record (decoded into `scratch` when the list keeps it
+    /// encoded) and the number of input records it stands for.
+    fn get<'a>(
+        &'a self,
+        i: usize,
+        scratch: &'a mut FlowRecord,
+    ) -> Result<(&'a FlowRecord, u64), ClientError>;
+
+    /// Starts fetching item `i` into the cache, before it is needed.
+    fn prefetch(&self, _i: usize) {}
+}
+
 /// The compiled `- FILTER` expression of a client (the filter language of
 /// [`crate::filter`], compiled once per run).
 #[derive(Clone, Debug, Default)]

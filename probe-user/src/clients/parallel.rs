@@ -97,14 +97,25 @@ impl Chunk<'_> {
         late: Option<&crate::filter::Filter>,
         mut f: impl FnMut(&mut FlowRecord) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
+        self.for_each_kept_raw(rec, keep, late, |rec, _| f(rec))
+    }
+
+    /// [`Chunk::for_each_kept`], also giving each record's encoded bytes.
+    pub fn for_each_kept_raw(
+        &self,
+        rec: &mut FlowRecord,
+        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+        late: Option<&crate::filter::Filter>,
+        mut f: impl FnMut(&mut FlowRecord, &[u8]) -> Result<(), ClientError>,
+    ) -> Result<(), ClientError> {
         let mut pos = 0;
         while pos < self.bytes.len() {
             match codec::decode_kept_into(&self.bytes[pos..], rec, keep) {
                 Ok((n, kept)) => {
-                    pos += n;
                     if kept && late.is_none_or(|l| l.matches(rec)) {
-                        f(rec)?;
+                        f(rec, &self.bytes[pos..pos + n])?;
                     }
+                    pos += n;
                 }
                 Err(CodecError::UnknownKind { len, .. }) => pos += len,
                 Err(source) => {
@@ -819,6 +830,52 @@ mod tests {
                 assert_eq!(one.get(i), many.get(i), "{keys:?} group {i}");
             }
         }
+        TEST_CHUNK_BYTES.with(|c| c.set(None));
+    }
+
+    #[test]
+    fn encoded_sorts_list_what_decoded_sorts_list() {
+        use super::super::sort::{integer_keys, sort_encoded, sorted_indices, SortKey};
+        use super::super::Listed;
+        let (f, _) = file_of(1500);
+        TEST_CHUNK_BYTES.with(|c| c.set(Some(700)));
+        let sets: [&[&str]; 6] = [
+            &["bytes"],
+            &["bytes", "stime"],
+            &["proto", "dport", "sport"],
+            &["pkts", "sport", "ltime"],
+            &["dur"],
+            &["srcid", "trans"],
+        ];
+        for set in sets {
+            let keys = SortKey::parse_list(set).unwrap();
+            assert!(integer_keys(&keys), "{set:?}");
+            let recs = input(f.path(), 1, "").read_all().unwrap();
+            let order = sorted_indices(&recs, &keys);
+            for (threads, filter) in [(1, ""), (3, ""), (3, "udp"), (1, "udp")] {
+                let recs: Vec<&FlowRecord> = match filter {
+                    "" => order.iter().map(|&i| &recs[i]).collect(),
+                    _ => order
+                        .iter()
+                        .map(|&i| &recs[i])
+                        .filter(|r| r.key.proto == 17)
+                        .collect(),
+                };
+                let sorted = sort_encoded(&input(f.path(), threads, filter), &keys).unwrap();
+                assert_eq!(sorted.len(), recs.len(), "{set:?} {threads}");
+                let mut scratch = FlowRecord::default();
+                for (i, want) in recs.iter().enumerate() {
+                    let (got, trans) = sorted.get(i, &mut scratch).unwrap();
+                    assert_eq!(
+                        (got, trans),
+                        (*want, 1),
+                        "{set:?} {threads} {filter} item {i}"
+                    );
+                }
+            }
+        }
+        let addr = SortKey::parse_list(&["saddr"]).unwrap();
+        assert!(!integer_keys(&addr));
         TEST_CHUNK_BYTES.with(|c| c.set(None));
     }
 }

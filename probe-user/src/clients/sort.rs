@@ -12,7 +12,8 @@
 //! `avgdur`, `smeansz` and `dmeansz` are in rasort's documentation but refused
 //! by its 3.0.8.2 build; ocellus implements them.
 
-use super::{mask_addr, parse_prefix_len, Aggregate, ClientError};
+use super::parallel::{self, Parallel};
+use super::{mask_addr, parse_prefix_len, Aggregate, ClientError, Input};
 use crate::record::{FlowRecord, KeyClass};
 use std::cmp::Ordering;
 
@@ -234,6 +235,178 @@ impl SortKey {
                 | DMeanSz
         )
     }
+}
+
+/// The selected records of an input in sorted order, kept as they were
+/// encoded (about a third of the memory of decoded records, which matters
+/// with tens of millions of them) and decoded again as they are printed.
+pub struct EncodedSorted {
+    bytes: Vec<u8>,
+    /// Where each record starts in `bytes`, in input order.
+    offs: Vec<u64>,
+    /// Input indices in sorted order.
+    order: Vec<u32>,
+}
+
+impl EncodedSorted {
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+impl super::Listed for EncodedSorted {
+    fn get<'a>(
+        &'a self,
+        i: usize,
+        scratch: &'a mut FlowRecord,
+    ) -> Result<(&'a FlowRecord, u64), ClientError> {
+        let off = self.offs[self.order[i] as usize] as usize;
+        crate::record::codec::decode_into(&self.bytes[off..], scratch).map_err(|source| {
+            crate::ring::RingError::Corrupt {
+                path: "<sorted records>".into(),
+                offset: off as u64,
+                source,
+            }
+        })?;
+        Ok((scratch, 1))
+    }
+
+    fn prefetch(&self, i: usize) {
+        let off = self.offs[self.order[i] as usize] as usize;
+        crate::prefetch::prefetch(self.bytes[off..].as_ptr());
+        if let Some(b) = self.bytes.get(off + 64) {
+            crate::prefetch::prefetch(b);
+        }
+    }
+}
+
+/// Records decoded, and the order to list them in.
+pub struct RecordsSorted {
+    pub recs: Vec<FlowRecord>,
+    pub order: Vec<usize>,
+}
+
+impl super::Listed for RecordsSorted {
+    fn get<'a>(
+        &'a self,
+        i: usize,
+        _: &'a mut FlowRecord,
+    ) -> Result<(&'a FlowRecord, u64), ClientError> {
+        Ok((&self.recs[self.order[i]], 1))
+    }
+
+    fn prefetch(&self, i: usize) {
+        crate::prefetch::prefetch_whole(&self.recs[self.order[i]]);
+    }
+}
+
+/// Whether every key has an integer form ([`key_u64`]), so that records can
+/// be sorted on their keys alone ([`sort_encoded`]).
+pub fn integer_keys(keys: &[SortKey]) -> bool {
+    let r = FlowRecord::default();
+    keys.iter().all(|&k| key_u64(k, &r, 1).is_some())
+}
+
+/// Keys and encoded bytes of the records of one chunk.
+#[derive(Default)]
+struct Keyed {
+    /// `keys.len()` values per record, descending keys inverted.
+    keys: Vec<u64>,
+    bytes: Vec<u8>,
+    offs: Vec<u64>,
+}
+
+impl Keyed {
+    fn add(&mut self, keys: &[SortKey], rec: &FlowRecord, encoded: Option<&[u8]>) {
+        for &k in keys {
+            let v = key_u64(k, rec, 1).unwrap_or(0);
+            self.keys.push(if k.descending() { !v } else { v });
+        }
+        self.offs.push(self.bytes.len() as u64);
+        match encoded {
+            Some(b) => self.bytes.extend_from_slice(b),
+            None => crate::record::codec::encode(rec, &mut self.bytes),
+        }
+    }
+}
+
+/// Sorts the records of `input` (stably) by `keys`, which must all have an
+/// integer form ([`integer_keys`]). Plain record files are read on several
+/// threads that copy each selected record's bytes and work out its keys;
+/// other inputs are encoded again as they are read.
+pub fn sort_encoded(input: &Input, keys: &[SortKey]) -> Result<EncodedSorted, ClientError> {
+    let mut all = Keyed::default();
+    let par = Parallel::new(input.threads);
+    if par.threads > 1 && input.plain_files_only()? {
+        let want_man = input.man || input.filter.wants_man();
+        let (filter, time) = (input.filter.filter.as_ref(), input.time.as_ref());
+        for path in &input.paths {
+            parallel::for_each_chunk(
+                path,
+                par,
+                || {
+                    (
+                        FlowRecord::default(),
+                        super::selection(filter, time, want_man),
+                    )
+                },
+                |(rec, (keep, late)), chunk, out: &mut Keyed| {
+                    out.keys.clear();
+                    out.bytes.clear();
+                    out.offs.clear();
+                    chunk.for_each_kept_raw(rec, keep, *late, |rec, raw| {
+                        out.add(keys, rec, Some(raw));
+                        Ok(())
+                    })
+                },
+                |out| {
+                    let base = all.bytes.len() as u64;
+                    all.bytes.extend_from_slice(&out.bytes);
+                    all.offs.extend(out.offs.iter().map(|o| base + o));
+                    all.keys.extend_from_slice(&out.keys);
+                    Ok(true)
+                },
+            )?;
+        }
+    } else {
+        input.for_each(|rec| {
+            all.add(keys, rec, None);
+            Ok(true)
+        })?;
+    }
+    let n = all.offs.len();
+    if n > u32::MAX as usize {
+        return Err(ClientError::Usage(format!(
+            "{n} records are more than sort takes at once ({})",
+            u32::MAX
+        )));
+    }
+    let width = keys.len();
+    let order = if width == 0 {
+        (0..n as u32).collect()
+    } else {
+        let mut dec: Vec<(u64, u32)> = (0..n).map(|i| (all.keys[i * width], i as u32)).collect();
+        if width == 1 {
+            dec.sort_unstable();
+        } else {
+            let rest = |i: u32| &all.keys[i as usize * width + 1..(i as usize + 1) * width];
+            dec.sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| rest(a.1).cmp(rest(b.1)))
+                    .then(a.1.cmp(&b.1))
+            });
+        }
+        dec.into_iter().map(|(_, i)| i).collect()
+    };
+    Ok(EncodedSorted {
+        bytes: all.bytes,
+        offs: all.offs,
+        order,
+    })
 }
 
 /// Sorts records in place (stable).
