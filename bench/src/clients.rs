@@ -208,6 +208,24 @@ pub fn run_clients(opts: &ClientsOptions) -> Result<(Vec<Pair>, Value, String), 
             ],
         ),
         (
+            "read - 'udp and pkts gt 3'",
+            vec![
+                ra("ra"),
+                s("-r"),
+                fa_s.clone(),
+                s("-"),
+                s("udp and pkts gt 3"),
+            ],
+            vec![
+                oc.clone(),
+                s("read"),
+                s("-r"),
+                fo_s.clone(),
+                s("-"),
+                s("udp and pkts gt 3"),
+            ],
+        ),
+        (
             "sort -m bytes",
             vec![ra("rasort"), s("-m"), s("bytes"), s("-r"), fa_s.clone()],
             vec![
@@ -349,6 +367,11 @@ pub fn results_markdown(
         mb(sizes.0),
         mb(sizes.1),
         opts.repeat.max(1)
+    );
+    let _ = writeln!(
+        md,
+        "The ocellus clients read, filter and format on {} threads (one per core, at most 16); the Argus clients use one.\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(16)
     );
     md.push_str("| command | ra* wall s | ocellus wall s | wall ratio | ra* CPU s | ocellus CPU s | CPU ratio | ra* peak RSS MiB | ocellus peak RSS MiB | RSS ratio |\n");
     md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
