@@ -743,34 +743,26 @@ mod tests {
         );
         assert!(r.unwrap());
         assert_eq!(seen, (0..100).collect::<Vec<_>>());
-        // An error is reported after its task's output, and ends the run.
-        seen.clear();
-        let r = run_ordered(
-            1000,
-            3,
-            || (),
-            work,
-            |k, _| {
-                seen.push(k);
-                Ok(true)
-            },
-        );
-        assert_eq!(r.unwrap_err().to_string(), "task 123 failed");
-        assert_eq!(seen, (0..=123).collect::<Vec<_>>());
-        // The consumer stops early (a closed pipe): no hang, no more outputs.
-        seen.clear();
-        let r = run_ordered(
-            1000,
-            3,
-            || (),
-            work,
-            |k, _| {
-                seen.push(k);
-                Ok(k < 10)
-            },
-        );
-        assert!(!r.unwrap());
-        assert_eq!(seen, (0..=10).collect::<Vec<_>>());
+        // An error is reported after its task's output, and ends the run;
+        // a consumer that stops early (a closed pipe) gets no more outputs.
+        for (stop_after, want_err, last) in [(usize::MAX, true, 123), (10, false, 10)] {
+            let mut seen = Vec::new();
+            let r = run_ordered(
+                1000,
+                3,
+                || (),
+                work,
+                |k, _| {
+                    seen.push(k);
+                    Ok(k < stop_after)
+                },
+            );
+            match r {
+                Err(e) => assert!(want_err && e.to_string() == "task 123 failed", "{e}"),
+                Ok(finished) => assert!(!want_err && !finished),
+            }
+            assert_eq!(seen, (0..=last).collect::<Vec<_>>());
+        }
     }
 
     fn input(path: &Path, threads: usize, filter: &str) -> super::super::Input {
@@ -783,10 +775,26 @@ mod tests {
         }
     }
 
+    /// Sets the clients' chunk size for this test thread until dropped.
+    struct TestChunks;
+
+    impl TestChunks {
+        fn of(bytes: usize) -> TestChunks {
+            TEST_CHUNK_BYTES.with(|c| c.set(Some(bytes)));
+            TestChunks
+        }
+    }
+
+    impl Drop for TestChunks {
+        fn drop(&mut self) {
+            TEST_CHUNK_BYTES.with(|c| c.set(None));
+        }
+    }
+
     #[test]
     fn clients_see_the_records_one_thread_sees() {
         let (f, _) = file_of(900);
-        TEST_CHUNK_BYTES.with(|c| c.set(Some(300)));
+        let _chunks = TestChunks::of(300);
         for filter in ["", "udp", "tcp and src host 10.0.3.1", "man"] {
             let one = input(f.path(), 1, filter).read_all().unwrap();
             let many = input(f.path(), 3, filter).read_all().unwrap();
@@ -805,14 +813,13 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 17.min(one.len()));
         }
-        TEST_CHUNK_BYTES.with(|c| c.set(None));
     }
 
     #[test]
     fn clusters_split_among_threads_merge_as_on_one() {
         use super::super::cluster::{cluster_input, ClusterMode};
         let (f, _) = file_of(2000);
-        TEST_CHUNK_BYTES.with(|c| c.set(Some(500)));
+        let _chunks = TestChunks::of(500);
         let modes: [&[&str]; 5] = [
             &[],
             &["saddr", "daddr"],
@@ -830,7 +837,6 @@ mod tests {
                 assert_eq!(one.get(i), many.get(i), "{keys:?} group {i}");
             }
         }
-        TEST_CHUNK_BYTES.with(|c| c.set(None));
     }
 
     #[test]
@@ -838,7 +844,7 @@ mod tests {
         use super::super::sort::{integer_keys, sort_encoded, sorted_indices, SortKey};
         use super::super::Listed;
         let (f, _) = file_of(1500);
-        TEST_CHUNK_BYTES.with(|c| c.set(Some(700)));
+        let _chunks = TestChunks::of(700);
         let sets: [&[&str]; 6] = [
             &["bytes"],
             &["bytes", "stime"],
@@ -876,6 +882,5 @@ mod tests {
         }
         let addr = SortKey::parse_list(&["saddr"]).unwrap();
         assert!(!integer_keys(&addr));
-        TEST_CHUNK_BYTES.with(|c| c.set(None));
     }
 }
