@@ -451,7 +451,6 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One chunk's records as formatted by a worker thread.
 /// `--ipfix`: sends the selected records to an IPFIX collector.
 fn export_ipfix(
     a: &ReadArgs,

@@ -23,7 +23,7 @@
 //! matters).
 
 use super::parallel::{self, Parallel};
-use super::{addr_bits, mask_addr, parse_prefix_len, selection, Aggregate, ClientError, Input};
+use super::{addr_bits, mask_addr, parse_prefix_len, Aggregate, ClientError, Input};
 use crate::record::{DirStats, FlowKey, FlowRecord, TcpPerf};
 use hashbrown::HashMap;
 
@@ -361,8 +361,6 @@ pub fn cluster_input(input: &Input, mode: ClusterMode) -> Result<Groups, ClientE
     let parts = par.threads;
     let hasher = hashbrown::DefaultHashBuilder::default();
     let router = Cluster::new(mode.clone());
-    let want_man = input.man || input.filter.wants_man();
-    let (filter, time) = (input.filter.filter.as_ref(), input.time.as_ref());
     let results = std::thread::scope(|s| {
         let mut txs = Vec::with_capacity(parts);
         let mut owners = Vec::with_capacity(parts);
@@ -392,7 +390,7 @@ pub fn cluster_input(input: &Input, mode: ClusterMode) -> Result<Groups, ClientE
                 parallel::for_each_chunk(
                     path,
                     par,
-                    || (FlowRecord::default(), selection(filter, time, want_man)),
+                    || (FlowRecord::default(), input.selection()),
                     |(rec, (keep, late)), chunk, routed: &mut Vec<Routed>| {
                         routed.resize_with(parts, Routed::default);
                         let mut n: u32 = 0;

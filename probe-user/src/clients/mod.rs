@@ -162,6 +162,18 @@ pub struct RemoteInput {
 }
 
 impl Input {
+    /// This input's record selection ([`selection`]): management records
+    /// when `-M man` or the filter asks for them, the time range, the filter.
+    pub(crate) fn selection(
+        &self,
+    ) -> (
+        impl FnMut(&FlowRecord) -> bool + '_,
+        Option<&crate::filter::Filter>,
+    ) {
+        let want_man = self.man || self.filter.wants_man();
+        selection(self.filter.filter.as_ref(), self.time.as_ref(), want_man)
+    }
+
     /// Calls `f` with every record that passes (reusing one buffer); `f`
     /// returns `false` to stop early.
     pub fn for_each(
@@ -170,14 +182,13 @@ impl Input {
     ) -> Result<(), ClientError> {
         let mut rec = FlowRecord::default();
         let par = parallel::Parallel::new(self.threads);
-        let want_man = self.man || self.filter.wants_man();
         for i in 0..self.paths.len() + self.remote.servers.len() {
             if let Some(path) = self
                 .paths
                 .get(i)
                 .filter(|_| !self.follow && par.threads > 1)
             {
-                match self.for_each_parallel(path, par, want_man, &mut f)? {
+                match self.for_each_parallel(path, par, &mut f)? {
                     Some(true) => continue,
                     Some(false) => return Ok(()),
                     None => {}
@@ -195,8 +206,7 @@ impl Input {
                     .map_err(|e| ClientError::Usage(e.to_string()))?,
                 ),
             };
-            let (mut keep, late) =
-                selection(self.filter.filter.as_ref(), self.time.as_ref(), want_man);
+            let (mut keep, late) = self.selection();
             while src.next_kept_into(&mut rec, &mut keep)? {
                 if late.is_some_and(|f| !f.matches(&rec)) {
                     continue;
@@ -216,14 +226,12 @@ impl Input {
         &self,
         path: &std::path::Path,
         par: parallel::Parallel,
-        want_man: bool,
         f: &mut impl FnMut(&FlowRecord) -> Result<bool, ClientError>,
     ) -> Result<Option<bool>, ClientError> {
-        let (filter, time) = (self.filter.filter.as_ref(), self.time.as_ref());
         parallel::for_each_chunk(
             path,
             par,
-            || (FlowRecord::default(), selection(filter, time, want_man)),
+            || (FlowRecord::default(), self.selection()),
             |(rec, (keep, late)), chunk, batch: &mut Batch| {
                 batch.len = 0;
                 chunk.for_each_kept(rec, keep, *late, |rec| {

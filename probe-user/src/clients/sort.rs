@@ -342,18 +342,11 @@ pub fn sort_encoded(input: &Input, keys: &[SortKey]) -> Result<EncodedSorted, Cl
     let mut all = Keyed::default();
     let par = Parallel::new(input.threads);
     if par.threads > 1 && input.plain_files_only()? {
-        let want_man = input.man || input.filter.wants_man();
-        let (filter, time) = (input.filter.filter.as_ref(), input.time.as_ref());
         for path in &input.paths {
             parallel::for_each_chunk(
                 path,
                 par,
-                || {
-                    (
-                        FlowRecord::default(),
-                        super::selection(filter, time, want_man),
-                    )
-                },
+                || (FlowRecord::default(), input.selection()),
                 |(rec, (keep, late)), chunk, out: &mut Keyed| {
                     out.keys.clear();
                     out.bytes.clear();

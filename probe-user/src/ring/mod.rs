@@ -315,7 +315,7 @@ pub fn open_plain_file(path: &Path) -> Result<Option<(std::fs::File, u64, u64)>,
     // The stream reader checks the whole header, with the errors it gives.
     let reader = StreamReader::new(file, path.to_path_buf(), SourceOptions::default())?;
     let start = reader.offset();
-    let file = std::fs::File::open(path).map_err(|e| RingError::io(path, e))?;
+    let file = reader.into_source();
     let len = file.metadata().map_err(|e| RingError::io(path, e))?.len();
     Ok(Some((file, start, len)))
 }

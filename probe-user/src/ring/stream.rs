@@ -172,6 +172,11 @@ impl<R: Read> StreamReader<R> {
         self.offset
     }
 
+    /// The source, read ahead of [`StreamReader::offset`] by what is buffered.
+    pub fn into_source(self) -> R {
+        self.src
+    }
+
     /// Reads until at least `want` bytes are buffered from `start`, or the
     /// end of input; returns the bytes buffered. Blocks in `read` only.
     fn fill_to(&mut self, want: usize) -> Result<usize, RingError> {

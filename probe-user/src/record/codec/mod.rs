@@ -534,31 +534,18 @@ pub(crate) fn encode_v1(rec: &FlowRecord, out: &mut Vec<u8>) {
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// A bounds-checked little-endian reader over a byte slice.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
+/// The reader of version 1 records and file headers: [`v2::R`] with this
+/// format's error for a field that runs past the end.
+struct Cursor<'a>(v2::R<'a>);
 
 impl<'a> Cursor<'a> {
     fn new(buf: &'a [u8], pos: usize) -> Cursor<'a> {
-        Cursor { buf, pos }
+        Cursor(v2::R::new(buf, pos))
     }
     #[inline]
     fn take<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
-        let end = self.pos + N;
-        match self.buf.get(self.pos..end) {
-            Some(s) => {
-                let mut a = [0u8; N];
-                a.copy_from_slice(s);
-                self.pos = end;
-                Ok(a)
-            }
-            None => Err(CodecError::Truncated {
-                needed: end,
-                have: self.buf.len(),
-            }),
-        }
+        let (needed, have) = (self.0.pos() + N, self.0.len());
+        self.0.take().ok_or(CodecError::Truncated { needed, have })
     }
     #[inline]
     fn u8(&mut self) -> Result<u8, CodecError> {

@@ -327,18 +327,28 @@ pub fn encode(rec: &FlowRecord, out: &mut Vec<u8>) {
 /// range for its field; the caller turns that into one error for the part
 /// it reads. (`Option` stays in registers: a `Result` with a `CodecError`
 /// would go through memory for every field.)
-struct R<'a> {
+pub(super) struct R<'a> {
     b: &'a [u8],
     p: usize,
 }
 
 impl<'a> R<'a> {
-    fn new(b: &'a [u8], p: usize) -> R<'a> {
+    pub(super) fn new(b: &'a [u8], p: usize) -> R<'a> {
         R { b, p }
     }
 
+    /// Where the next read starts.
+    pub(super) fn pos(&self) -> usize {
+        self.p
+    }
+
+    /// The length of the whole slice read.
+    pub(super) fn len(&self) -> usize {
+        self.b.len()
+    }
+
     #[inline]
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+    pub(super) fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
         let s = self.b.get(self.p..self.p + N)?;
         self.p += N;
         s.try_into().ok()
