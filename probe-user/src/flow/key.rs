@@ -13,6 +13,7 @@
 //! - ARP/RARP: sender and target protocol addresses. Non-IP: MACs and ethertype
 //!   (or LLC SAPs).
 
+use super::slab::Slab;
 use crate::packet::{Net, PacketInfo};
 use ocellus_common::{ipproto, FlowKey, KeyClass, AUX_FRAGMENT};
 
@@ -236,9 +237,160 @@ pub fn quoted_key(p: &PacketInfo) -> Option<FlowKey> {
     Some(k)
 }
 
+/// A flow's canonical key as the flow table keeps it: 20 bytes instead of
+/// [`FlowKey`]'s 48. Keys whose addresses fit in 4 bytes (IPv4, ARP: nearly
+/// every flow) are held whole; the addresses of any other key (IPv6, MAC
+/// addresses) live in the shard's [`WideAddrs`] slab, and the key holds
+/// their index there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct StoredKey {
+    /// The source address, or the index of the addresses in the wide slab.
+    src: [u8; 4],
+    /// The destination address (zero for a wide key).
+    dst: [u8; 4],
+    pub sport: u16,
+    pub dport: u16,
+    pub aux: u32,
+    pub proto: u8,
+    class: u8,
+    wide: bool,
+    _pad: u8,
+}
+
+/// The addresses of a key that does not fit a [`StoredKey`]: source, destination.
+pub type WideAddrs = [[u8; 16]; 2];
+
+impl StoredKey {
+    /// The key whole, when its addresses fit in 4 bytes.
+    #[inline]
+    pub fn narrow(k: &FlowKey) -> Option<StoredKey> {
+        let rest_zero = |a: &[u8; 16]| a[4..].iter().all(|&b| b == 0);
+        (rest_zero(&k.src) && rest_zero(&k.dst)).then(|| StoredKey {
+            src: [k.src[0], k.src[1], k.src[2], k.src[3]],
+            dst: [k.dst[0], k.dst[1], k.dst[2], k.dst[3]],
+            ..StoredKey::header(k, false)
+        })
+    }
+
+    /// A key whose addresses are stored at index `at` of the wide slab.
+    pub fn wide(k: &FlowKey, at: u32) -> StoredKey {
+        StoredKey {
+            src: at.to_le_bytes(),
+            ..StoredKey::header(k, true)
+        }
+    }
+
+    fn header(k: &FlowKey, wide: bool) -> StoredKey {
+        StoredKey {
+            src: [0; 4],
+            dst: [0; 4],
+            sport: k.sport,
+            dport: k.dport,
+            aux: k.aux,
+            proto: k.proto,
+            class: k.class,
+            wide,
+            _pad: 0,
+        }
+    }
+
+    /// Where the addresses are in the wide slab, for a wide key.
+    #[inline]
+    pub fn wide_index(&self) -> Option<u32> {
+        self.wide.then(|| u32::from_le_bytes(self.src))
+    }
+
+    pub fn class(&self) -> KeyClass {
+        KeyClass::from_u8(self.class)
+    }
+
+    /// Whether this is `k`, whose narrow form (if any) is `narrow`.
+    #[inline]
+    pub fn is(&self, k: &FlowKey, narrow: Option<&StoredKey>, wide: &Slab<WideAddrs>) -> bool {
+        match (narrow, self.wide_index()) {
+            (Some(n), _) => self == n,
+            (None, None) => false,
+            (None, Some(at)) => *self == StoredKey::wide(k, at) && *wide.get(at) == [k.src, k.dst],
+        }
+    }
+
+    /// The full key.
+    pub fn expand(&self, wide: &Slab<WideAddrs>) -> FlowKey {
+        let (src, dst) = match self.wide_index() {
+            Some(at) => {
+                let [s, d] = *wide.get(at);
+                (s, d)
+            }
+            None => {
+                let (mut s, mut d) = ([0; 16], [0; 16]);
+                s[..4].copy_from_slice(&self.src);
+                d[..4].copy_from_slice(&self.dst);
+                (s, d)
+            }
+        };
+        FlowKey {
+            src,
+            dst,
+            sport: self.sport,
+            dport: self.dport,
+            aux: self.aux,
+            proto: self.proto,
+            class: self.class,
+            _pad: [0; 6],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// IPv4 keys are held whole in 20 bytes; wider ones keep their
+    /// addresses in the slab, and both compare and expand exactly.
+    #[test]
+    fn stored_keys_hold_narrow_keys_whole_and_wide_ones_beside() {
+        assert_eq!(std::mem::size_of::<StoredKey>(), 20);
+        let mut v4 = FlowKey {
+            sport: 1234,
+            dport: 80,
+            aux: 7,
+            proto: ipproto::TCP,
+            class: KeyClass::Ipv4 as u8,
+            ..FlowKey::ZERO
+        };
+        v4.src[..4].copy_from_slice(&[10, 0, 0, 1]);
+        v4.dst[..4].copy_from_slice(&[10, 0, 0, 2]);
+        let mut wide = Slab::default();
+        let n = StoredKey::narrow(&v4).expect("IPv4 fits");
+        assert_eq!(n.wide_index(), None);
+        assert_eq!(n.expand(&wide), v4);
+        assert!(n.is(&v4, Some(&n), &wide));
+        let other = FlowKey { dport: 81, ..v4 };
+        let no = StoredKey::narrow(&other).unwrap();
+        assert!(!n.is(&other, Some(&no), &wide));
+
+        let mut v6 = FlowKey {
+            class: KeyClass::Ipv6 as u8,
+            ..v4
+        };
+        v6.src = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        v6.dst = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        assert!(StoredKey::narrow(&v6).is_none());
+        let _filler = wide.insert([[9; 16]; 2]);
+        let at = wide.insert([v6.src, v6.dst]);
+        let w = StoredKey::wide(&v6, at);
+        assert_eq!(w.wide_index(), Some(at));
+        assert_eq!(w.expand(&wide), v6);
+        assert!(w.is(&v6, None, &wide));
+        // A wide key never equals a narrow one, nor another wide key.
+        assert!(!w.is(&v4, Some(&n), &wide));
+        assert!(!n.is(&v6, None, &wide));
+        let mut v6b = v6;
+        v6b.dst[15] = 3;
+        assert!(!w.is(&v6b, None, &wide));
+        assert!(!w.is(&FlowKey { sport: 1, ..v6 }, None, &wide));
+    }
 
     fn udp(sa: u8, da: u8, sp: u16, dp: u16) -> PacketInfo {
         let mut p = PacketInfo {

@@ -17,16 +17,19 @@ pub mod live;
 pub mod pipeline;
 mod slab;
 pub mod state;
+mod timers;
 
 use crate::packet::{Net, PacketInfo};
 use crate::prefetch::prefetch_whole;
 use crate::record::{Cause, FlowKey, FlowRecord};
 use hashbrown::HashTable;
 use index::FlowIndex;
+use key::{StoredKey, WideAddrs};
 use ocellus_common::ipproto;
 use slab::Slab;
-use state::{Flow, FlowExt, TcpAcc, NO_TCP};
+use state::{bit, Flow, FlowExt, TcpAcc, NO_TCP};
 use std::sync::Mutex;
+use timers::Timers;
 
 const NS: u64 = 1_000_000_000;
 
@@ -103,7 +106,7 @@ impl Default for EngineConfig {
             user_data_len: 0,
             jitter: false,
             shards: 64,
-            scan_interval_ns: NS,
+            scan_interval_ns: timers::SLOT_NS,
         }
     }
 }
@@ -161,6 +164,13 @@ pub struct Shard {
     index: FlowIndex,
     flows: Slab<Flow>,
     tcps: Slab<TcpAcc>,
+    /// The addresses of the flows whose keys do not fit a [`StoredKey`].
+    wide: Slab<WideAddrs>,
+    /// When each flow next needs attention (a record due, an idle timeout):
+    /// every flow is filed there once, no later than that time.
+    timers: Timers,
+    /// The latest packet or tick time this shard has seen.
+    clock: u64,
     /// What only some runs keep per flow (`-J`, `-U`), by flow index; empty
     /// otherwise, so a flow does not carry a pointer for it.
     exts: Vec<Option<Box<FlowExt>>>,
@@ -168,8 +178,10 @@ pub struct Shard {
     /// Records emitted and not yet collected by a worker.
     pub out: Vec<Emitted>,
     pub stats: EngineStats,
-    /// Reused by `scan`.
+    /// Flows to forget at the end of a tick (`retire`): hash, index.
     scratch: Vec<(u32, u32)>,
+    /// Reused by `scan`.
+    listed: Vec<DueKey>,
 }
 
 /// A flow with what is kept beside it.
@@ -205,7 +217,17 @@ impl Shard {
 
     fn find(&self, hash: u32, key: &FlowKey) -> Option<u32> {
         let flows = &self.flows;
-        self.index.find(hash, |i| flows.get(i).key == *key)
+        match StoredKey::narrow(key) {
+            Some(n) => self.index.find(hash, |i| flows.get(i).key == n),
+            None => self
+                .index
+                .find(hash, |i| flows.get(i).key.is(key, None, &self.wide)),
+        }
+    }
+
+    /// Flow `i`'s canonical key.
+    fn key_of(&self, i: u32) -> FlowKey {
+        self.flows.get(i).key.expand(&self.wide)
     }
 
     /// Hints the CPU to fetch what a packet whose canonical key hashes to
@@ -245,8 +267,9 @@ impl Shard {
 
     /// Takes flow `i`'s pending record.
     fn take(&mut self, i: u32, cause: Cause, due: u64) -> FlowRecord {
+        let ckey = self.key_of(i);
         let (f, tcp, ext) = self.parts(i);
-        f.take_record(tcp, ext, cause, due)
+        f.take_record(ckey, tcp, ext, cause, due)
     }
 
     /// Forgets flow `i` (already removed from the index).
@@ -259,6 +282,10 @@ impl Shard {
         if tcp != NO_TCP {
             self.tcps.remove(tcp);
         }
+        if let Some(at) = f.key.wide_index() {
+            self.wide.remove(at);
+        }
+        f.bits |= bit::VACANT;
         self.flows.remove(i);
     }
 
@@ -331,6 +358,11 @@ impl Shard {
         // A key built from the requester's side for a reply (ARP).
         let reply = key::arp_reply(p);
 
+        // A packet stamped before the latest time this shard has seen may
+        // start a record due before the time its flow is filed under.
+        let late = ts < self.clock;
+        self.clock = self.clock.max(ts);
+
         // Find the flow, reporting or retiring it first if its time has come.
         if let Some(i) = self.find(hash, &ckey) {
             if let Some(due) = self.flows.get(i).report_due(ts, cfg) {
@@ -341,16 +373,40 @@ impl Shard {
             let f = self.flows.get(i);
             if f.pending() || ts < f.expire_ns(cfg) {
                 let from_src = f.from_src(swapped) != reply;
+                let was_pending = f.pending();
                 let (f, tcp, ext) = self.parts(i);
                 f.update(tcp, ext, p, from_src, payload, cfg);
+                if !was_pending && late {
+                    // The flow's entry is filed no later than a status
+                    // interval after the latest time seen (see `take_due`),
+                    // so only a late packet's record can be due before it.
+                    let due = f.due_ns(cfg);
+                    self.timers.file(due, i);
+                }
                 self.register_fragment(p, &ckey, hash, ts, cfg);
                 return;
             }
-            // Idle too long: the packet starts a new flow.
-            self.index.remove(hash, i);
-            self.release(i);
+            // Idle too long: the packet starts a new flow with the same key,
+            // in the same place: the index entry stays, and so does the
+            // timer entry (filed no later than the new record's due).
+            self.restart(i, p, &pkey, swapped, hash, cfg);
+            let from_src = self.flows.get(i).from_src(swapped) != reply;
+            let (f, tcp, ext) = self.parts(i);
+            f.update(tcp, ext, p, from_src, payload, cfg);
+            if late {
+                let due = f.due_ns(cfg);
+                self.timers.file(due, i);
+            }
+            self.stats.flows_created += 1;
+            self.register_fragment(p, &ckey, hash, ts, cfg);
+            return;
         }
-        let (mut flow, tcp) = Flow::new(p, &pkey, ckey, swapped);
+        let stored = match StoredKey::narrow(&ckey) {
+            Some(k) => k,
+            None => StoredKey::wide(&ckey, self.wide.insert([ckey.src, ckey.dst])),
+        };
+        let (mut flow, tcp) = Flow::new(p, &pkey, stored, swapped);
+        flow.hash = hash;
         if let Some(t) = tcp {
             flow.tcp = self.tcps.insert(t);
         }
@@ -365,10 +421,47 @@ impl Shard {
         let from_src = self.flows.get(i).from_src(swapped) != reply;
         let (f, tcp, ext) = self.parts(i);
         f.update(tcp, ext, p, from_src, payload, cfg);
+        let due = f.due_ns(cfg);
+        self.timers.file(due, i);
         self.stats.flows_created += 1;
         self.index.insert(hash, i);
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         self.register_fragment(p, &ckey, hash, ts, cfg);
+    }
+
+    /// Replaces flow `i`, idle past its timeout, with a new flow of the same
+    /// key for packet `p`.
+    fn restart(
+        &mut self,
+        i: u32,
+        p: &PacketInfo,
+        pkey: &FlowKey,
+        swapped: bool,
+        hash: u32,
+        cfg: &EngineConfig,
+    ) {
+        let old = self.flows.get(i);
+        let (key, old_tcp) = (old.key, old.tcp);
+        let (mut flow, tcp) = Flow::new(p, pkey, key, swapped);
+        flow.hash = hash;
+        flow.tcp = match (old_tcp, tcp) {
+            (NO_TCP, None) => NO_TCP,
+            (NO_TCP, Some(t)) => self.tcps.insert(t),
+            (at, Some(t)) => {
+                *self.tcps.get_mut(at) = t;
+                at
+            }
+            (at, None) => {
+                self.tcps.remove(at);
+                NO_TCP
+            }
+        };
+        *self.flows.get_mut(i) = flow;
+        if cfg.jitter || cfg.user_data_len > 0 {
+            if let Some(e) = self.exts.get_mut(i as usize) {
+                *e = Some(Box::default());
+            }
+        }
     }
 
     fn register_fragment(
@@ -401,31 +494,14 @@ impl Shard {
 
     /// Reports every record due by `now_ns` and forgets idle flows.
     pub fn scan(&mut self, now_ns: u64, cfg: &EngineConfig) {
-        let mut records = 0;
-        let Shard {
-            index,
-            flows,
-            tcps,
-            exts,
-            out,
-            scratch,
-            ..
-        } = self;
-        for (hash, i) in index.entries() {
-            let f = flows.get(i);
-            if f.pending() && f.due_ns(cfg) <= now_ns {
-                let due = f.due_ns(cfg);
-                let (f, tcp, ext) = parts(flows, tcps, exts, i);
-                let rec = f.take_record(tcp, ext, Cause::Status, due);
-                records += 1;
-                out.push(Emitted { due_ns: due, rec });
-            }
-            let f = flows.get(i);
-            if !f.pending() && f.expire_ns(cfg) <= now_ns {
-                scratch.push((hash, i));
-            }
+        let mut due = std::mem::take(&mut self.listed);
+        self.due_keys(now_ns, cfg, 0, &mut due);
+        for k in &due {
+            let e = self.take_due(k, now_ns, cfg);
+            self.out.push(e);
         }
-        self.stats.records += records;
+        due.clear();
+        self.listed = due;
         self.retire(now_ns);
     }
 
@@ -434,40 +510,68 @@ impl Shard {
     /// worker can make the records in output order a chunk at a time
     /// ([`Shard::take_due`]) instead of holding a whole tick's records. The
     /// same pass notes the flows idle past their timeout ([`Shard::retire`]).
+    /// Only the flows filed under times that have come are visited.
     pub fn due_keys(&mut self, now_ns: u64, cfg: &EngineConfig, shard: u32, out: &mut Vec<DueKey>) {
         let Shard {
-            index,
+            timers,
             flows,
             scratch,
+            clock,
             ..
         } = self;
-        for (hash, idx) in index.entries() {
-            let f = flows.get(idx);
-            if f.pending() {
-                let due_ns = f.due_ns(cfg);
-                if due_ns <= now_ns {
-                    out.push(DueKey {
-                        due_ns,
-                        stime_ns: f.record_stime(),
-                        ltime_ns: f.ltime_ns,
-                        shard,
-                        idx,
-                        hash,
-                    });
-                }
-            } else if f.expire_ns(cfg) <= now_ns {
-                scratch.push((hash, idx));
+        *clock = (*clock).max(now_ns);
+        // An idle flow is looked at again at least every status interval,
+        // so that a packet starting a record finds it filed no later than
+        // the record's due.
+        let step = cfg.status_interval_ns.max(timers::SLOT_NS);
+        timers.visit(now_ns, |idx| {
+            let f = flows.get_mut(idx);
+            if f.bits & (bit::VACANT | bit::LISTED | bit::RETIRING) != 0 {
+                // Forgotten, or already seen by this tick.
+                return None;
             }
-        }
+            let at = f.next_event_ns(cfg);
+            if at > now_ns {
+                return Some(if f.pending() {
+                    at
+                } else {
+                    at.min(now_ns.saturating_add(step))
+                });
+            }
+            if f.pending() {
+                f.bits |= bit::LISTED;
+                out.push(DueKey {
+                    due_ns: at,
+                    stime_ns: f.record_stime(),
+                    ltime_ns: f.ltime_ns,
+                    shard,
+                    idx,
+                    hash: f.hash,
+                });
+            } else {
+                f.bits |= bit::RETIRING;
+                scratch.push((f.hash, idx));
+            }
+            None
+        });
     }
 
     /// A tick, step 2: flow `k.idx`'s status record (from `due_keys`); a flow
-    /// that is idle past its timeout once reported is noted for `retire`.
+    /// that is idle past its timeout once reported is noted for `retire`,
+    /// any other is filed under the end of its idle timeout.
     pub fn take_due(&mut self, k: &DueKey, now_ns: u64, cfg: &EngineConfig) -> Emitted {
         let rec = self.take(k.idx, Cause::Status, k.due_ns);
         self.stats.records += 1;
-        if self.flows.get(k.idx).expire_ns(cfg) <= now_ns {
+        let f = self.flows.get_mut(k.idx);
+        f.bits &= !bit::LISTED;
+        let expire = f.expire_ns(cfg);
+        if expire <= now_ns {
+            f.bits |= bit::RETIRING;
             self.scratch.push((k.hash, k.idx));
+        } else {
+            let step = cfg.status_interval_ns.max(timers::SLOT_NS);
+            self.timers
+                .file(expire.min(now_ns.saturating_add(step)), k.idx);
         }
         Emitted {
             due_ns: k.due_ns,
@@ -507,7 +611,7 @@ impl Shard {
     /// The key flow `idx`'s record will carry (to order final records that
     /// start at the same time).
     pub fn final_record_key(&self, idx: u32) -> FlowKey {
-        self.flows.get(idx).out_key()
+        self.flows.get(idx).out_key(self.key_of(idx))
     }
 
     /// End of input, step 2: flow `idx`'s final record (from `final_keys`).
@@ -525,6 +629,8 @@ impl Shard {
         self.index = FlowIndex::default();
         self.flows.clear();
         self.tcps.clear();
+        self.wide.clear();
+        self.timers.clear();
         self.exts.clear();
         self.frags.clear();
     }
@@ -544,6 +650,8 @@ impl Shard {
         }
         self.flows.clear();
         self.tcps.clear();
+        self.wide.clear();
+        self.timers.clear();
         self.exts.clear();
         self.frags.clear();
     }

@@ -1003,4 +1003,30 @@ pub(crate) mod tests {
         }
         assert_eq!(seen[0], seen[1]);
     }
+
+    /// A packet stamped earlier than packets already seen (captures are
+    /// not always in time order) can start a record due before the time its
+    /// idle flow is filed under: it is filed again, so the record comes out
+    /// at the first tick past its due, in order.
+    #[test]
+    fn a_late_packet_reopening_an_idle_flow_reports_in_order() {
+        let t0 = 1_700_000_000_000_000_000u64;
+        let s = 1_000_000_000u64;
+        let frames = vec![
+            (t0, udp(1, 1000)),
+            // A tick at 12 s reports flow 1 (due at 5 s); it is idle.
+            (t0 + 12 * s, udp(2, 1000)),
+            // Late: flow 1 again (a record due at 11 s), and a new flow (12 s).
+            (t0 + 6 * s, udp(1, 1000)),
+            (t0 + 7 * s, udp(3, 1000)),
+            // A tick at 12.5 s must report both; one at 18 s the next two.
+            (t0 + 12 * s + s / 2, udp(4, 1000)),
+            (t0 + 18 * s, udp(5, 1000)),
+        ];
+        for workers in [1, 2] {
+            let recs = replay_frames(&frames, workers);
+            let starts: Vec<u64> = recs.iter().map(|r| (r.stime_ns - t0) / (s / 10)).collect();
+            assert_eq!(starts, [0, 60, 70, 120, 125, 180], "{workers} workers");
+        }
+    }
 }

@@ -1,11 +1,13 @@
 //! Per-flow state: the pending record's accumulators and the TCP tracker.
 //!
 //! A flow in the table holds only what the pending record needs to be built:
-//! a compact [`Flow`] (208 bytes) in the shard's slab, plus a [`TcpAcc`]
-//! (80 bytes) in a second slab for TCP flows, and an out-of-line [`FlowExt`]
-//! only when jitter (`-J`) or user data (`-U`) is asked for. The
-//! [`FlowRecord`] is assembled when the record is taken.
+//! a compact [`Flow`] (152 bytes, its key a 20-byte [`StoredKey`]) in the
+//! shard's slab, plus a [`TcpAcc`] (76 bytes) in a second slab for TCP
+//! flows, and an out-of-line [`FlowExt`] only when jitter (`-J`) or user
+//! data (`-U`) is asked for. The [`FlowRecord`] is assembled when the record
+//! is taken.
 
+use super::key::StoredKey;
 use super::EngineConfig;
 use crate::packet::{tcpflag, Net, PacketInfo};
 use crate::record::{flag, tcpstate, Cause, DirStats, FlowKey, FlowRecord, TcpPerf};
@@ -114,7 +116,7 @@ pub struct FlowExt {
 }
 
 /// `Flow::bits`.
-mod bit {
+pub(super) mod bit {
     /// The initiator is the canonical key's `dst` side.
     pub const ORIENT_SWAPPED: u8 = 1 << 0;
     /// The next record emitted is the flow's first.
@@ -123,6 +125,14 @@ mod bit {
     pub const DST_MAC_SEEN: u8 = 1 << 2;
     /// The TCP connection has finished (FIN handshake or reset).
     pub const TCP_CLOSED: u8 = 1 << 3;
+    /// The slab entry is free (the flow was forgotten).
+    pub const VACANT: u8 = 1 << 4;
+    /// A tick has listed the flow's due record and not yet taken it.
+    pub const LISTED: u8 = 1 << 5;
+    /// A tick has noted the flow as idle past its timeout.
+    pub const RETIRING: u8 = 1 << 6;
+    /// The pending record's first packet came from the destination side.
+    pub const FIRST_FROM_DST: u8 = 1 << 7;
 }
 
 /// No TCP accumulators (`Flow::tcp`).
@@ -142,11 +152,9 @@ const BYTES_LIMIT: u32 = u32::MAX - (1 << 18);
 #[derive(Clone, Debug)]
 pub struct Flow {
     /// Canonical table key.
-    pub key: FlowKey,
+    pub key: StoredKey,
     pub src: DirAcc,
     pub dst: DirAcc,
-    /// Time of the pending record's first packet; 0 when nothing is pending.
-    pub rec_start_ns: u64,
     /// While a record is pending: its last time (packets, or an ICMP error
     /// quoting the flow). Otherwise: when the flow's last report was due
     /// (idle timeouts count from there).
@@ -161,9 +169,11 @@ pub struct Flow {
     pub svlan: u16,
     pub dvlan: u16,
     pub icmp_mapped: u8,
-    bits: u8,
+    pub(super) bits: u8,
     pub smac: [u8; 6],
     pub dmac: [u8; 6],
+    /// The canonical key's hash, under which the index holds the flow.
+    pub hash: u32,
 }
 
 /// Sequence-space comparison (RFC 1982).
@@ -179,7 +189,7 @@ impl Flow {
     pub fn new(
         p: &PacketInfo,
         pkey: &FlowKey,
-        ckey: FlowKey,
+        ckey: StoredKey,
         swapped: bool,
     ) -> (Flow, Option<TcpAcc>) {
         let is_tcp = p.is_ip() && p.proto == ipproto::TCP && !pkey_is_fragment(pkey);
@@ -194,7 +204,6 @@ impl Flow {
             key: ckey,
             src: DirAcc::default(),
             dst: DirAcc::default(),
-            rec_start_ns: 0,
             ltime_ns: p.ts_ns,
             encaps: 0,
             flags: 0,
@@ -213,17 +222,19 @@ impl Flow {
                 },
             smac: [0; 6],
             dmac: [0; 6],
+            hash: 0,
         };
         (flow, tcp)
     }
 
-    /// The record's key: `src` is the initiator.
+    /// The record's key, from the flow's canonical key `ckey` (its `key`
+    /// expanded): `src` is the initiator.
     #[inline]
-    pub fn out_key(&self) -> FlowKey {
+    pub fn out_key(&self, ckey: FlowKey) -> FlowKey {
         if self.bits & bit::ORIENT_SWAPPED != 0 {
-            self.key.reversed()
+            ckey.reversed()
         } else {
-            self.key
+            ckey
         }
     }
 
@@ -233,15 +244,31 @@ impl Flow {
         swapped == (self.bits & bit::ORIENT_SWAPPED != 0)
     }
 
+    /// Time of the pending record's first packet (at least 1); 0 when
+    /// nothing is pending.
+    #[inline]
+    pub fn rec_start_ns(&self) -> u64 {
+        let d = if self.bits & bit::FIRST_FROM_DST != 0 {
+            &self.dst
+        } else {
+            &self.src
+        };
+        if d.pkts == 0 {
+            0
+        } else {
+            d.stime_ns.max(1)
+        }
+    }
+
     #[inline]
     pub fn pending(&self) -> bool {
-        self.rec_start_ns != 0
+        self.src.pkts != 0 || self.dst.pkts != 0
     }
 
     /// When the pending record is due (status interval after its first packet).
     #[inline]
     pub fn due_ns(&self, cfg: &EngineConfig) -> u64 {
-        self.rec_start_ns.saturating_add(cfg.status_interval_ns)
+        self.rec_start_ns().saturating_add(cfg.status_interval_ns)
     }
 
     /// When a packet at `ts` finds the pending record due: the time it was
@@ -276,6 +303,17 @@ impl Flow {
         base.saturating_add(timeout)
     }
 
+    /// When the flow next needs attention: its pending record's due time,
+    /// or, once reported, the end of its idle timeout.
+    #[inline]
+    pub fn next_event_ns(&self, cfg: &EngineConfig) -> u64 {
+        if self.pending() {
+            self.due_ns(cfg)
+        } else {
+            self.expire_ns(cfg)
+        }
+    }
+
     /// An ICMP error quoting this flow: mark it, and extend the pending
     /// record to the error's time.
     pub fn icmp_error(&mut self, letter: u8, ts: u64) {
@@ -304,7 +342,11 @@ impl Flow {
     ) {
         let ts = p.ts_ns;
         if !self.pending() {
-            self.rec_start_ns = ts.max(1);
+            self.bits = if from_src {
+                self.bits & !bit::FIRST_FROM_DST
+            } else {
+                self.bits | bit::FIRST_FROM_DST
+            };
             self.ltime_ns = ts;
         }
         self.ltime_ns = self.ltime_ns.max(ts);
@@ -441,7 +483,8 @@ impl Flow {
         if self.bits & bit::FIRST == 0 && self.src.pkts > 0 {
             return self.src.stime_ns;
         }
-        if self.rec_start_ns == 1 {
+        let start = self.rec_start_ns();
+        if start == 1 {
             // A packet stamped 0 or 1 ns: take the exact time.
             return [&self.src, &self.dst]
                 .iter()
@@ -450,12 +493,14 @@ impl Flow {
                 .min()
                 .unwrap_or(0);
         }
-        self.rec_start_ns
+        start
     }
 
     /// Takes the pending record out, resetting the per-record accumulators.
+    /// `ckey` is the flow's canonical key (`key` expanded).
     pub fn take_record(
         &mut self,
+        ckey: FlowKey,
         tcp: Option<&mut TcpAcc>,
         ext: Option<&mut FlowExt>,
         cause: Cause,
@@ -523,7 +568,7 @@ impl Flow {
             } else {
                 cause
             },
-            key: self.out_key(),
+            key: self.out_key(ckey),
             stime_ns,
             ltime_ns: self.ltime_ns,
             encaps: self.encaps,
@@ -554,7 +599,6 @@ impl Flow {
         self.smpls = 0;
         self.dmpls = 0;
         self.bits &= !(bit::FIRST | bit::DST_MAC_SEEN);
-        self.rec_start_ns = 0;
         self.ltime_ns = due_ns;
         rec
     }
@@ -775,7 +819,7 @@ mod tests {
         // The memory budget per concurrent flow (300 bytes with default
         // options) rests on these sizes.
         assert!(
-            std::mem::size_of::<Flow>() <= 184,
+            std::mem::size_of::<Flow>() <= 152,
             "{}",
             std::mem::size_of::<Flow>()
         );
@@ -798,7 +842,8 @@ mod tests {
             ..PacketInfo::default()
         };
         let key = FlowKey::default();
-        let (mut f, _) = Flow::new(&p, &key, key, false);
+        let stored = StoredKey::narrow(&key).unwrap();
+        let (mut f, _) = Flow::new(&p, &key, stored, false);
         f.update(None, None, &p, true, &[], &cfg);
         let soon = p.ts_ns + 1;
         assert_eq!(f.report_due(soon, &cfg), None);
@@ -809,7 +854,7 @@ mod tests {
         f.update(None, None, &p, true, &[], &cfg);
         assert_eq!(f.src.bytes, BYTES_LIMIT - 1 + (1 << 18));
         assert_eq!(f.report_due(soon, &cfg), Some(soon));
-        let rec = f.take_record(None, None, Cause::Status, soon);
+        let rec = f.take_record(key, None, None, Cause::Status, soon);
         assert_eq!(rec.src.bytes, (BYTES_LIMIT - 1 + (1 << 18)) as u64);
         assert_eq!(f.report_due(soon, &cfg), None);
         // The destination's application bytes count too.
