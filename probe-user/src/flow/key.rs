@@ -265,7 +265,7 @@ impl StoredKey {
     /// The key whole, when its addresses fit in 4 bytes.
     #[inline]
     pub fn narrow(k: &FlowKey) -> Option<StoredKey> {
-        let rest_zero = |a: &[u8; 16]| a[4..].iter().all(|&b| b == 0);
+        let rest_zero = |a: &[u8; 16]| u128::from_le_bytes(*a) >> 32 == 0;
         (rest_zero(&k.src) && rest_zero(&k.dst)).then(|| StoredKey {
             src: [k.src[0], k.src[1], k.src[2], k.src[3]],
             dst: [k.dst[0], k.dst[1], k.dst[2], k.dst[3]],
