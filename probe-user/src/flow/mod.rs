@@ -94,7 +94,8 @@ pub struct EngineConfig {
     pub jitter: bool,
     /// Number of table shards (a power of two).
     pub shards: usize,
-    /// How often (in packet time) idle flows are scanned.
+    /// How often (in packet time) the flows whose time has come are visited:
+    /// status records due, idle timeouts (a tick).
     pub scan_interval_ns: u64,
 }
 
