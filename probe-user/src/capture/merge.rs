@@ -53,6 +53,20 @@ impl MergedReader {
 
     /// The next packet of the merged capture, `None` when every file is done.
     pub fn next_packet(&mut self) -> Option<RawPacket<'_>> {
+        if self.readers.len() == 1 {
+            // One file: nothing to merge.
+            match self.readers[0].advance() {
+                Ok(true) => {
+                    self.returned += 1;
+                    return self.readers[0].current();
+                }
+                Ok(false) => return None,
+                Err(e) => {
+                    self.warnings.push(e);
+                    return None;
+                }
+            }
+        }
         if !self.started {
             self.started = true;
             for i in 0..self.readers.len() {
