@@ -164,12 +164,7 @@ pub struct RemoteInput {
 impl Input {
     /// This input's record selection ([`selection`]): management records
     /// when `-M man` or the filter asks for them, the time range, the filter.
-    pub(crate) fn selection(
-        &self,
-    ) -> (
-        impl FnMut(&FlowRecord) -> bool + '_,
-        Option<&crate::filter::Filter>,
-    ) {
+    pub(crate) fn selection(&self) -> (Selection<'_>, Option<&crate::filter::Filter>) {
         let want_man = self.man || self.filter.wants_man();
         selection(self.filter.filter.as_ref(), self.time.as_ref(), want_man)
     }
@@ -295,27 +290,46 @@ impl Batch {
 }
 
 /// The record selection of a run, split for
-/// [`ring::RecordSource::next_kept_into`]: the test on core fields (kind,
-/// time range, and the filter when it looks at nothing else), and the
-/// filter to apply to whole records when it does.
+/// [`ring::RecordSource::next_kept_into`]: a test on kind and key (the
+/// filter's [`crate::filter::Filter::key_stage`]), the test on core fields
+/// (kind, time range, and the filter when it looks at nothing else), and
+/// the filter to apply to whole records when it does.
 pub(crate) fn selection<'a>(
     filter: Option<&'a crate::filter::Filter>,
     time: Option<&'a timerange::TimeRange>,
     want_man: bool,
-) -> (
-    impl FnMut(&FlowRecord) -> bool + 'a,
-    Option<&'a crate::filter::Filter>,
-) {
+) -> (Selection<'a>, Option<&'a crate::filter::Filter>) {
     let (early, late) = match filter {
         Some(f) if f.core_only() => (Some(f), None),
         f => (None, f),
     };
-    let keep = move |rec: &FlowRecord| {
-        (want_man || !rec.kind.is_man())
-            && early.is_none_or(|f| f.matches(rec))
-            && time.is_none_or(|t| t.matches(rec))
+    let keep = Selection {
+        want_man,
+        key: filter.and_then(|f| f.key_stage()),
+        early,
+        time,
     };
     (keep, late)
+}
+
+/// The tests of [`selection`] that a reader applies as it decodes.
+pub(crate) struct Selection<'a> {
+    want_man: bool,
+    key: Option<crate::filter::Filter>,
+    early: Option<&'a crate::filter::Filter>,
+    time: Option<&'a timerange::TimeRange>,
+}
+
+impl crate::record::codec::Keep for Selection<'_> {
+    fn key(&mut self, rec: &FlowRecord) -> bool {
+        (self.want_man || !rec.kind.is_man()) && self.key.as_ref().is_none_or(|k| k.matches(rec))
+    }
+
+    fn core(&mut self, rec: &FlowRecord) -> bool {
+        (self.want_man || !rec.kind.is_man())
+            && self.early.is_none_or(|f| f.matches(rec))
+            && self.time.is_none_or(|t| t.matches(rec))
+    }
 }
 
 /// Masks an address to its first `len` bits (the rest zero).

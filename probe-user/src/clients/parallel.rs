@@ -93,7 +93,7 @@ impl Chunk<'_> {
     pub fn for_each_kept(
         &self,
         rec: &mut FlowRecord,
-        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+        keep: &mut dyn crate::record::codec::Keep,
         late: Option<&crate::filter::Filter>,
         mut f: impl FnMut(&mut FlowRecord) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
@@ -104,7 +104,7 @@ impl Chunk<'_> {
     pub fn for_each_kept_raw(
         &self,
         rec: &mut FlowRecord,
-        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+        keep: &mut dyn crate::record::codec::Keep,
         late: Option<&crate::filter::Filter>,
         mut f: impl FnMut(&mut FlowRecord, &[u8]) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {

@@ -589,6 +589,65 @@ impl Filter {
         walk(&self.expr)
     }
 
+    /// A test on a record's kind and key alone that every record this
+    /// filter selects passes: the filter with each test of anything else
+    /// replaced by the constant that selects the most (true where an even
+    /// number of `not`s apply, false where an odd one does). Since `and`
+    /// and `or` only ever select more as their operands do, a record this
+    /// test rejects the filter rejects too, so a reader can skip the rest of
+    /// its decoding. `None` when the key decides nothing (`pkts gt 3`).
+    pub fn key_stage(&self) -> Option<Filter> {
+        fn key_only(p: &Prim) -> bool {
+            matches!(
+                p,
+                Prim::Proto(_) | Prim::Host { .. } | Prim::Net { .. } | Prim::Port { .. }
+            )
+        }
+        /// The bound of `e` where `pos` says whether an even number of
+        /// `not`s apply: an expression, or a constant.
+        fn bound(e: &Expr, pos: bool) -> Result<Expr, bool> {
+            match e {
+                Expr::Prim(p) if key_only(p) => Ok(e.clone()),
+                Expr::Prim(_) => Err(pos),
+                Expr::Not(x) => match bound(x, !pos) {
+                    Ok(y) => Ok(Expr::Not(Box::new(y))),
+                    Err(c) => Err(!c),
+                },
+                Expr::And(v) | Expr::Or(v) => {
+                    // `and` is decided by a false operand, `or` by a true one;
+                    // the other constant drops out.
+                    let decides = matches!(e, Expr::Or(_));
+                    let mut kept = Vec::new();
+                    for x in v {
+                        match bound(x, pos) {
+                            Ok(y) => kept.push(y),
+                            Err(c) if c == decides => return Err(c),
+                            Err(_) => {}
+                        }
+                    }
+                    match kept.len() {
+                        0 => Err(!decides),
+                        1 => Ok(kept.remove(0)),
+                        _ if decides => Ok(Expr::Or(kept)),
+                        _ => Ok(Expr::And(kept)),
+                    }
+                }
+            }
+        }
+        match bound(&self.expr, true) {
+            Ok(expr) => Some(Filter { expr }),
+            // A constant true decides nothing; a constant false cannot come
+            // from a filter that selects anything, but is kept exact.
+            Err(true) => None,
+            Err(false) => Some(Filter {
+                expr: Expr::And(vec![
+                    Expr::Prim(Prim::Proto(Proto::Man)),
+                    Expr::Not(Box::new(Expr::Prim(Prim::Proto(Proto::Man)))),
+                ]),
+            }),
+        }
+    }
+
     /// Whether the expression names `man` (so management records are wanted).
     pub fn mentions_man(&self) -> bool {
         fn walk(e: &Expr) -> bool {

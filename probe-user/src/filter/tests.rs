@@ -597,10 +597,46 @@ proptest! {
         }
     }
 
+    /// The key stage never rejects a record the filter selects, and it
+    /// is a test of kind and key alone: on a record whose counters, times
+    /// and extensions are another's, it decides the same.
+    #[test]
+    fn the_key_stage_rejects_only_what_the_filter_rejects(
+        e in arb_expr(),
+        recs in proptest::collection::vec(arb_record(), 1..16),
+        other in arb_record(),
+    ) {
+        let f = Filter { expr: e };
+        if let Some(k) = f.key_stage() {
+            for r in &recs {
+                prop_assert!(!f.matches(r) || k.matches(r), "{} selected what {} rejects", f, k);
+                let mut mixed = other.clone();
+                mixed.kind = r.kind;
+                mixed.key = r.key;
+                prop_assert_eq!(k.matches(&mixed), k.matches(r), "{}", k);
+            }
+        }
+    }
+
     #[test]
     fn arbitrary_text_never_panics(s in "[a-z0-9 ()!&|<>=.:/-]{0,80}") {
         let _ = Filter::parse(&s);
     }
+}
+
+#[test]
+fn the_key_stage_keeps_what_the_key_decides() {
+    let stage = |t: &str| Filter::parse(t).unwrap().key_stage().map(|k| k.to_string());
+    assert_eq!(stage("udp and pkts gt 3").as_deref(), Some("udp"));
+    assert_eq!(stage("pkts gt 3"), None);
+    assert_eq!(stage("tcp or pkts gt 3"), None);
+    assert_eq!(stage("not (udp or pkts gt 5)").as_deref(), Some("not udp"));
+    assert_eq!(
+        stage("src net 10.0.0.0/16 and not icmp and bytes gt 1").as_deref(),
+        Some("(src net 10.0.0.0/16 and not icmp)")
+    );
+    // Under a `not`, a test of anything else selects the least.
+    assert_eq!(stage("not (pkts gt 3 and udp)"), None);
 }
 
 #[test]

@@ -144,10 +144,10 @@ pub trait RecordSource {
     fn next_kept_into(
         &mut self,
         rec: &mut FlowRecord,
-        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+        keep: &mut dyn crate::record::codec::Keep,
     ) -> Result<bool, RingError> {
         while self.next_into(rec)? {
-            if keep(rec) {
+            if keep.key(rec) && keep.core(rec) {
                 return Ok(true);
             }
         }

@@ -636,7 +636,7 @@ impl ReaderSegment {
         &mut self,
         rec: &mut FlowRecord,
         stats: &mut SourceStats,
-        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+        keep: &mut dyn crate::record::codec::Keep,
     ) -> Result<Option<()>, RingError> {
         loop {
             let commit = self.committed()?;
@@ -783,13 +783,13 @@ impl RingReader {
 
 impl RecordSource for RingReader {
     fn next_into(&mut self, rec: &mut FlowRecord) -> Result<bool, RingError> {
-        self.next_kept_into(rec, &mut |_| true)
+        self.next_kept_into(rec, &mut |_: &FlowRecord| true)
     }
 
     fn next_kept_into(
         &mut self,
         rec: &mut FlowRecord,
-        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+        keep: &mut dyn crate::record::codec::Keep,
     ) -> Result<bool, RingError> {
         loop {
             if self.opts.stopped() {
@@ -865,13 +865,13 @@ impl SegmentReader {
 
 impl RecordSource for SegmentReader {
     fn next_into(&mut self, rec: &mut FlowRecord) -> Result<bool, RingError> {
-        self.next_kept_into(rec, &mut |_| true)
+        self.next_kept_into(rec, &mut |_: &FlowRecord| true)
     }
 
     fn next_kept_into(
         &mut self,
         rec: &mut FlowRecord,
-        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+        keep: &mut dyn crate::record::codec::Keep,
     ) -> Result<bool, RingError> {
         loop {
             if self.seg.next(rec, &mut self.stats, keep)?.is_some() {

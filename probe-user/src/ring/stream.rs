@@ -211,13 +211,13 @@ impl<R: Read> StreamReader<R> {
 
 impl<R: Read> RecordSource for StreamReader<R> {
     fn next_into(&mut self, rec: &mut FlowRecord) -> Result<bool, RingError> {
-        self.next_kept_into(rec, &mut |_| true)
+        self.next_kept_into(rec, &mut |_: &FlowRecord| true)
     }
 
     fn next_kept_into(
         &mut self,
         rec: &mut FlowRecord,
-        keep: &mut dyn FnMut(&FlowRecord) -> bool,
+        keep: &mut dyn crate::record::codec::Keep,
     ) -> Result<bool, RingError> {
         loop {
             let avail = self.end - self.start;

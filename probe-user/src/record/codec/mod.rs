@@ -646,6 +646,36 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
 /// core fields (a filter on addresses, ports, protocol, counters, times)
 /// decodes the rest of the ones that pass.
 pub fn decode_core_into(buf: &[u8], rec: &mut FlowRecord) -> Result<(usize, usize), CodecError> {
+    decode_core_staged(buf, rec, &mut |_: &FlowRecord| true).map(|(len, ext_at, _)| (len, ext_at))
+}
+
+/// What a filtered read keeps, tested in two stages as a record's core is
+/// decoded ([`decode_kept_into`]). A plain closure is a test on the whole
+/// core.
+pub trait Keep {
+    /// Whether the record may be kept, from its kind, times, ids and key
+    /// alone (tested before its counters are decoded). `false` rejects it.
+    fn key(&mut self, _rec: &FlowRecord) -> bool {
+        true
+    }
+    /// Whether the record is kept, from its core fields.
+    fn core(&mut self, rec: &FlowRecord) -> bool;
+}
+
+impl<F: FnMut(&FlowRecord) -> bool> Keep for F {
+    fn core(&mut self, rec: &FlowRecord) -> bool {
+        self(rec)
+    }
+}
+
+/// [`decode_core_into`], stopping after the key when `keep.key` rejects the
+/// record (the checksum is checked first either way). Returns the record
+/// length, where its blocks start, and whether the core was decoded whole.
+fn decode_core_staged(
+    buf: &[u8],
+    rec: &mut FlowRecord,
+    keep: &mut dyn Keep,
+) -> Result<(usize, usize, bool), CodecError> {
     if buf.len() < RECORD_HEADER_LEN {
         return Err(CodecError::Truncated {
             needed: RECORD_HEADER_LEN,
@@ -695,8 +725,8 @@ pub fn decode_core_into(buf: &[u8], rec: &mut FlowRecord) -> Result<(usize, usiz
     let r = rec;
     r.kind = kind;
     if version != 1 {
-        v2::decode_core(buf, core_len, r)?;
-        return Ok((len, RECORD_HEADER_LEN + core_len));
+        let whole = v2::decode_core(buf, core_len, r, keep)?;
+        return Ok((len, RECORD_HEADER_LEN + core_len, whole));
     }
     r.seq = c.u64()?;
     r.stime_ns = c.u64()?;
@@ -712,10 +742,13 @@ pub fn decode_core_into(buf: &[u8], rec: &mut FlowRecord) -> Result<(usize, usiz
     })?;
     r.icmp_mapped = c.u8()?;
     r.key = get_key(&mut c)?;
+    if !keep.key(r) {
+        return Ok((len, RECORD_HEADER_LEN + core_len, false));
+    }
     get_dir_core(&mut c, &mut r.src)?;
     get_dir_core(&mut c, &mut r.dst)?;
     // Extension blocks, after the core as the writer sized it.
-    Ok((len, RECORD_HEADER_LEN + core_len))
+    Ok((len, RECORD_HEADER_LEN + core_len, true))
 }
 
 /// [`decode_into`] for a reader that wants only the records `keep` accepts
@@ -725,10 +758,10 @@ pub fn decode_core_into(buf: &[u8], rec: &mut FlowRecord) -> Result<(usize, usiz
 pub fn decode_kept_into(
     buf: &[u8],
     rec: &mut FlowRecord,
-    keep: &mut dyn FnMut(&FlowRecord) -> bool,
+    keep: &mut dyn Keep,
 ) -> Result<(usize, bool), CodecError> {
-    let (len, ext_at) = decode_core_into(buf, rec)?;
-    if !keep(rec) {
+    let (len, ext_at, whole) = decode_core_staged(buf, rec, keep)?;
+    if !whole || !keep.core(rec) {
         return Ok((len, false));
     }
     decode_ext_into(&buf[..len], ext_at, rec)?;
@@ -1011,9 +1044,11 @@ pub(crate) mod tests {
         // Kept or not, a record is consumed whole.
         let mut buf = a.clone();
         buf.extend_from_slice(&b);
-        let (n, kept) = decode_kept_into(&buf, &mut rec, &mut |r| r.key.proto == 17).unwrap();
+        let (n, kept) =
+            decode_kept_into(&buf, &mut rec, &mut |r: &FlowRecord| r.key.proto == 17).unwrap();
         assert_eq!((n, kept), (a.len(), false));
-        let (n, kept) = decode_kept_into(&buf[n..], &mut rec, &mut |r| r.key.proto == 17).unwrap();
+        let (n, kept) =
+            decode_kept_into(&buf[n..], &mut rec, &mut |r: &FlowRecord| r.key.proto == 17).unwrap();
         assert_eq!((n, kept), (b.len(), true));
         assert_eq!(rec, decode(&b).unwrap().0);
     }

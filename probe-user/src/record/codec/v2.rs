@@ -532,7 +532,8 @@ pub(super) fn decode_core(
     buf: &[u8],
     core_len: usize,
     r: &mut FlowRecord,
-) -> Result<(), CodecError> {
+    keep: &mut dyn super::Keep,
+) -> Result<bool, CodecError> {
     let core = &buf[..RECORD_HEADER_LEN + core_len];
     let mut c = R::new(core, RECORD_HEADER_LEN);
     let res = (|| {
@@ -553,10 +554,13 @@ pub(super) fn decode_core(
         }))?;
         r.icmp_mapped = icmp;
         r.key = get_key(&mut c)?;
+        if !keep.key(r) {
+            return Ok(false);
+        }
         get_dir(&mut c, &mut r.src, r.stime_ns)?;
         get_dir(&mut c, &mut r.dst, r.stime_ns)?;
         // A longer core (a newer minor revision) keeps its tail to itself.
-        Ok(())
+        Ok(true)
     })();
     res.map_err(|e| match e {
         CoreError::Short => CodecError::BadValue {
