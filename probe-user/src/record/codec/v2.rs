@@ -465,9 +465,16 @@ fn get_key(c: &mut R<'_>) -> Result<FlowKey, CoreError> {
                 proto,
                 ..FlowKey::ZERO
             };
-            let a = c.slice(2 * n)?;
-            k.src[..n].copy_from_slice(&a[..n]);
-            k.dst[..n].copy_from_slice(&a[n..]);
+            if n == 4 {
+                // IPv4 and ARP, nearly every record: fixed-size copies.
+                let a: [u8; 8] = c.take()?;
+                k.src[..4].copy_from_slice(&a[..4]);
+                k.dst[..4].copy_from_slice(&a[4..]);
+            } else {
+                let a = c.slice(2 * n)?;
+                k.src[..n].copy_from_slice(&a[..n]);
+                k.dst[..n].copy_from_slice(&a[n..]);
+            }
             k.sport = c.u16()?;
             k.dport = c.u16()?;
             k.aux = c.var32()?;
