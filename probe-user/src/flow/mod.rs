@@ -521,10 +521,11 @@ impl Shard {
             ..
         } = self;
         *clock = (*clock).max(now_ns);
-        // An idle flow is looked at again at least every status interval,
-        // so that a packet starting a record finds it filed no later than
-        // the record's due.
-        let step = cfg.status_interval_ns.max(timers::SLOT_NS);
+        // An idle flow is looked at again a status interval on (or at the
+        // next tick, if that is later: ticks come a scan interval apart), so
+        // that a packet starting a record finds it filed no later than the
+        // record's due, or than the first tick that could report it.
+        let step = cfg.status_interval_ns.max(cfg.scan_interval_ns);
         timers.visit(now_ns, |idx| {
             let f = flows.get_mut(idx);
             if f.bits & (bit::VACANT | bit::LISTED | bit::RETIRING) != 0 {
@@ -570,7 +571,7 @@ impl Shard {
             f.bits |= bit::RETIRING;
             self.scratch.push((k.hash, k.idx));
         } else {
-            let step = cfg.status_interval_ns.max(timers::SLOT_NS);
+            let step = cfg.status_interval_ns.max(cfg.scan_interval_ns);
             self.timers
                 .file(expire.min(now_ns.saturating_add(step)), k.idx);
         }

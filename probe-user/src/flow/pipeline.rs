@@ -911,11 +911,24 @@ pub(crate) mod tests {
 
     /// Replays `frames` with `workers` workers (no management records).
     fn replay_frames(frames: &[(u64, Vec<u8>)], workers: usize) -> Vec<FlowRecord> {
+        replay_frames_every(frames, workers, 5_000_000_000)
+    }
+
+    /// [`replay_frames`] with status records every `status_ns`.
+    fn replay_frames_every(
+        frames: &[(u64, Vec<u8>)],
+        workers: usize,
+        status_ns: u64,
+    ) -> Vec<FlowRecord> {
         let out = Collect::default();
         let cfg = ReplayConfig {
             workers,
             pin: false,
             man_records: false,
+            engine: EngineConfig {
+                status_interval_ns: status_ns,
+                ..EngineConfig::default()
+            },
             ..ReplayConfig::default()
         };
         replay(
@@ -1027,6 +1040,35 @@ pub(crate) mod tests {
             let recs = replay_frames(&frames, workers);
             let starts: Vec<u64> = recs.iter().map(|r| (r.stime_ns - t0) / (s / 10)).collect();
             assert_eq!(starts, [0, 60, 70, 120, 125, 180], "{workers} workers");
+        }
+    }
+
+    /// With a status interval shorter than a tick, an idle flow is still
+    /// looked at every interval: a packet reopening it (in time order)
+    /// starts a record that comes out at the first tick past its due.
+    #[test]
+    fn a_short_status_interval_reports_reopened_flows_in_order() {
+        let t0 = 1_700_000_000_000_000_000u64;
+        let ms = 1_000_000u64;
+        let frames = vec![
+            (t0, udp(1, 1000)),
+            // A tick at 1 s reports flow 1 (due at 10 ms); it is idle.
+            (t0 + 1000 * ms, udp(2, 1000)),
+            // Flow 1 again (due at 1.03 s), then flow 3 (due at 1.05 s).
+            (t0 + 1020 * ms, udp(1, 1000)),
+            (t0 + 1040 * ms, udp(3, 1000)),
+            // A tick at 1.15 s reports both, in order; one at 1.3 s the rest.
+            (t0 + 1150 * ms, udp(4, 1000)),
+            (t0 + 1300 * ms, udp(5, 1000)),
+        ];
+        for workers in [1, 2] {
+            let recs = replay_frames_every(&frames, workers, 10 * ms);
+            let starts: Vec<u64> = recs.iter().map(|r| (r.stime_ns - t0) / ms).collect();
+            assert_eq!(
+                starts,
+                [0, 1000, 1020, 1040, 1150, 1300],
+                "{workers} workers"
+            );
         }
     }
 }
