@@ -188,74 +188,43 @@ pub fn run_clients(opts: &ClientsOptions) -> Result<(Vec<Pair>, Value, String), 
     let records = count_records(&fo)?;
     eprintln!("{records} flow records in {}", fo.display());
     let ra = |tool: &str| opts.ra_dir.join(tool).to_string_lossy().into_owned();
-    let cases: Vec<(&'static str, Vec<String>, Vec<String>)> = vec![
-        (
+    // The same command both ways: the Argus client and its ocellus
+    // subcommand, options, the record file, and a filter after `-`.
+    let case = |name: &'static str, tool: &str, sub: &str, opts: &[&str], filter: Option<&str>| {
+        let tail = |file: &String| {
+            let mut v: Vec<String> = opts.iter().map(|o| s(o)).collect();
+            v.extend([s("-r"), file.clone()]);
+            v.extend(filter.into_iter().flat_map(|f| [s("-"), s(f)]));
+            v
+        };
+        let mut a = vec![ra(tool)];
+        a.extend(tail(&fa_s));
+        let mut o = vec![oc.clone(), s(sub)];
+        o.extend(tail(&fo_s));
+        (name, a, o)
+    };
+    let cases = [
+        case(
             "read - 'tcp and dst port 80'",
-            vec![
-                ra("ra"),
-                s("-r"),
-                fa_s.clone(),
-                s("-"),
-                s("tcp and dst port 80"),
-            ],
-            vec![
-                oc.clone(),
-                s("read"),
-                s("-r"),
-                fo_s.clone(),
-                s("-"),
-                s("tcp and dst port 80"),
-            ],
+            "ra",
+            "read",
+            &[],
+            Some("tcp and dst port 80"),
         ),
-        (
+        case(
             "read - 'udp and pkts gt 3'",
-            vec![
-                ra("ra"),
-                s("-r"),
-                fa_s.clone(),
-                s("-"),
-                s("udp and pkts gt 3"),
-            ],
-            vec![
-                oc.clone(),
-                s("read"),
-                s("-r"),
-                fo_s.clone(),
-                s("-"),
-                s("udp and pkts gt 3"),
-            ],
+            "ra",
+            "read",
+            &[],
+            Some("udp and pkts gt 3"),
         ),
-        (
-            "sort -m bytes",
-            vec![ra("rasort"), s("-m"), s("bytes"), s("-r"), fa_s.clone()],
-            vec![
-                oc.clone(),
-                s("sort"),
-                s("-m"),
-                s("bytes"),
-                s("-r"),
-                fo_s.clone(),
-            ],
-        ),
-        (
+        case("sort -m bytes", "rasort", "sort", &["-m", "bytes"], None),
+        case(
             "cluster -m saddr daddr",
-            vec![
-                ra("racluster"),
-                s("-m"),
-                s("saddr"),
-                s("daddr"),
-                s("-r"),
-                fa_s.clone(),
-            ],
-            vec![
-                oc.clone(),
-                s("cluster"),
-                s("-m"),
-                s("saddr"),
-                s("daddr"),
-                s("-r"),
-                fo_s.clone(),
-            ],
+            "racluster",
+            "cluster",
+            &["-m", "saddr", "daddr"],
+            None,
         ),
     ];
     let mut pairs = Vec::new();

@@ -325,10 +325,9 @@ impl crate::record::codec::Keep for Selection<'_> {
         (self.want_man || !rec.kind.is_man()) && self.key.as_ref().is_none_or(|k| k.matches(rec))
     }
 
+    /// Readers call it only on records `key` passed (the kind is checked there).
     fn core(&mut self, rec: &FlowRecord) -> bool {
-        (self.want_man || !rec.kind.is_man())
-            && self.early.is_none_or(|f| f.matches(rec))
-            && self.time.is_none_or(|t| t.matches(rec))
+        self.early.is_none_or(|f| f.matches(rec)) && self.time.is_none_or(|t| t.matches(rec))
     }
 }
 

@@ -305,14 +305,12 @@ impl StoredKey {
         KeyClass::from_u8(self.class)
     }
 
-    /// Whether this is `k`, whose narrow form (if any) is `narrow`.
+    /// Whether this is `k`, a key that does not fit a narrow [`StoredKey`]
+    /// (narrow keys compare whole, with `==`).
     #[inline]
-    pub fn is(&self, k: &FlowKey, narrow: Option<&StoredKey>, wide: &Slab<WideAddrs>) -> bool {
-        match (narrow, self.wide_index()) {
-            (Some(n), _) => self == n,
-            (None, None) => false,
-            (None, Some(at)) => *self == StoredKey::wide(k, at) && *wide.get(at) == [k.src, k.dst],
-        }
+    pub fn is_wide(&self, k: &FlowKey, wide: &Slab<WideAddrs>) -> bool {
+        self.wide_index()
+            .is_some_and(|at| *self == StoredKey::wide(k, at) && *wide.get(at) == [k.src, k.dst])
     }
 
     /// The full key.
@@ -365,10 +363,10 @@ mod tests {
         let n = StoredKey::narrow(&v4).expect("IPv4 fits");
         assert_eq!(n.wide_index(), None);
         assert_eq!(n.expand(&wide), v4);
-        assert!(n.is(&v4, Some(&n), &wide));
+        assert_eq!(StoredKey::narrow(&v4), Some(n));
         let other = FlowKey { dport: 81, ..v4 };
         let no = StoredKey::narrow(&other).unwrap();
-        assert!(!n.is(&other, Some(&no), &wide));
+        assert_ne!(n, no);
 
         let mut v6 = FlowKey {
             class: KeyClass::Ipv6 as u8,
@@ -382,14 +380,14 @@ mod tests {
         let w = StoredKey::wide(&v6, at);
         assert_eq!(w.wide_index(), Some(at));
         assert_eq!(w.expand(&wide), v6);
-        assert!(w.is(&v6, None, &wide));
+        assert!(w.is_wide(&v6, &wide));
         // A wide key never equals a narrow one, nor another wide key.
-        assert!(!w.is(&v4, Some(&n), &wide));
-        assert!(!n.is(&v6, None, &wide));
+        assert_ne!(w, n);
+        assert!(!n.is_wide(&v6, &wide));
         let mut v6b = v6;
         v6b.dst[15] = 3;
-        assert!(!w.is(&v6b, None, &wide));
-        assert!(!w.is(&FlowKey { sport: 1, ..v6 }, None, &wide));
+        assert!(!w.is_wide(&v6b, &wide));
+        assert!(!w.is_wide(&FlowKey { sport: 1, ..v6 }, &wide));
     }
 
     fn udp(sa: u8, da: u8, sp: u16, dp: u16) -> PacketInfo {

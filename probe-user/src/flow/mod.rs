@@ -205,6 +205,14 @@ fn parts<'a>(
     (f, tcp, ext)
 }
 
+/// How far on an idle flow is filed again: a status interval (or a scan
+/// interval, ticks being that far apart, if it is longer), so that a packet
+/// starting a record finds the flow filed no later than the record's due,
+/// or than the first tick that could report it.
+fn idle_step(cfg: &EngineConfig) -> u64 {
+    cfg.status_interval_ns.max(cfg.scan_interval_ns)
+}
+
 #[inline]
 fn h64(h: u32) -> u64 {
     // hashbrown uses the top 7 bits for its control bytes: spread the 32-bit hash.
@@ -222,7 +230,7 @@ impl Shard {
             Some(n) => self.index.find(hash, |i| flows.get(i).key == n),
             None => self
                 .index
-                .find(hash, |i| flows.get(i).key.is(key, None, &self.wide)),
+                .find(hash, |i| flows.get(i).key.is_wide(key, &self.wide)),
         }
     }
 
@@ -521,11 +529,7 @@ impl Shard {
             ..
         } = self;
         *clock = (*clock).max(now_ns);
-        // An idle flow is looked at again a status interval on (or at the
-        // next tick, if that is later: ticks come a scan interval apart), so
-        // that a packet starting a record finds it filed no later than the
-        // record's due, or than the first tick that could report it.
-        let step = cfg.status_interval_ns.max(cfg.scan_interval_ns);
+        let step = idle_step(cfg);
         timers.visit(now_ns, |idx| {
             let f = flows.get_mut(idx);
             if f.bits & (bit::VACANT | bit::LISTED | bit::RETIRING) != 0 {
@@ -571,7 +575,7 @@ impl Shard {
             f.bits |= bit::RETIRING;
             self.scratch.push((k.hash, k.idx));
         } else {
-            let step = cfg.status_interval_ns.max(cfg.scan_interval_ns);
+            let step = idle_step(cfg);
             self.timers
                 .file(expire.min(now_ns.saturating_add(step)), k.idx);
         }

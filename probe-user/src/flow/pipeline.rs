@@ -1036,10 +1036,16 @@ pub(crate) mod tests {
             (t0 + 12 * s + s / 2, udp(4, 1000)),
             (t0 + 18 * s, udp(5, 1000)),
         ];
+        assert_starts(&frames, 5 * s, t0, s / 10, &[0, 60, 70, 120, 125, 180]);
+    }
+
+    /// Replays `frames` with status records every `status_ns` on 1 and 2
+    /// workers, and checks the records' start times, in `unit`s after `t0`.
+    fn assert_starts(frames: &[(u64, Vec<u8>)], status_ns: u64, t0: u64, unit: u64, want: &[u64]) {
         for workers in [1, 2] {
-            let recs = replay_frames(&frames, workers);
-            let starts: Vec<u64> = recs.iter().map(|r| (r.stime_ns - t0) / (s / 10)).collect();
-            assert_eq!(starts, [0, 60, 70, 120, 125, 180], "{workers} workers");
+            let recs = replay_frames_every(frames, workers, status_ns);
+            let starts: Vec<u64> = recs.iter().map(|r| (r.stime_ns - t0) / unit).collect();
+            assert_eq!(starts, want, "{workers} workers");
         }
     }
 
@@ -1061,14 +1067,6 @@ pub(crate) mod tests {
             (t0 + 1150 * ms, udp(4, 1000)),
             (t0 + 1300 * ms, udp(5, 1000)),
         ];
-        for workers in [1, 2] {
-            let recs = replay_frames_every(&frames, workers, 10 * ms);
-            let starts: Vec<u64> = recs.iter().map(|r| (r.stime_ns - t0) / ms).collect();
-            assert_eq!(
-                starts,
-                [0, 1000, 1020, 1040, 1150, 1300],
-                "{workers} workers"
-            );
-        }
+        assert_starts(&frames, 10 * ms, t0, ms, &[0, 1000, 1020, 1040, 1150, 1300]);
     }
 }

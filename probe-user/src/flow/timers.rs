@@ -22,7 +22,6 @@ pub struct Timers {
     spare: Vec<Vec<u32>>,
     /// Entries to file again after a visit (reused).
     again: Vec<(u64, u32)>,
-    len: usize,
 }
 
 impl Timers {
@@ -30,7 +29,6 @@ impl Timers {
     #[inline]
     pub fn file(&mut self, at_ns: u64, idx: u32) {
         let slot = at_ns / SLOT_NS;
-        self.len += 1;
         // Packet time mostly moves forward: the newest slot is the usual one.
         if let Some(mut last) = self.slots.last_entry() {
             if *last.key() == slot {
@@ -58,7 +56,6 @@ impl Timers {
             }
             if slot < now_slot {
                 let mut list = entry.remove();
-                self.len -= list.len();
                 for &idx in &list {
                     if let Some(at) = visit(idx) {
                         again.push((at, idx));
@@ -68,9 +65,7 @@ impl Timers {
                 self.spare.push(list);
             } else {
                 // The slot in progress keeps what is filed under it again.
-                let list = entry.into_mut();
-                let before = list.len();
-                list.retain(|&idx| match visit(idx) {
+                entry.into_mut().retain(|&idx| match visit(idx) {
                     Some(at) if at / SLOT_NS == slot => true,
                     Some(at) => {
                         again.push((at, idx));
@@ -78,7 +73,6 @@ impl Timers {
                     }
                     None => false,
                 });
-                self.len -= before - list.len();
                 break;
             }
         }
@@ -92,13 +86,12 @@ impl Timers {
     /// Entries filed (stale ones included).
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.len
+        self.slots.values().map(Vec::len).sum()
     }
 
     pub fn clear(&mut self) {
         self.slots.clear();
         self.spare.clear();
-        self.len = 0;
     }
 }
 

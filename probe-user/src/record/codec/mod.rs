@@ -658,7 +658,8 @@ pub trait Keep {
     fn key(&mut self, _rec: &FlowRecord) -> bool {
         true
     }
-    /// Whether the record is kept, from its core fields.
+    /// Whether the record is kept, from its core fields; called only on
+    /// records `key` accepted.
     fn core(&mut self, rec: &FlowRecord) -> bool;
 }
 
