@@ -109,8 +109,15 @@ impl Chunk<'_> {
         mut f: impl FnMut(&mut FlowRecord, &[u8]) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
         let mut pos = 0;
+        // Records ahead whose checksums were checked together.
+        let mut checked = 0;
         while pos < self.bytes.len() {
-            match codec::decode_kept_into(&self.bytes[pos..], rec, keep) {
+            if checked == 0 {
+                checked = codec::check_ahead(&self.bytes[pos..]);
+            }
+            let known = checked > 0;
+            checked = checked.saturating_sub(1);
+            match codec::decode_kept_checked(&self.bytes[pos..], rec, keep, known) {
                 Ok((n, kept)) => {
                     if kept && late.is_none_or(|l| l.matches(rec)) {
                         f(rec, &self.bytes[pos..pos + n])?;
@@ -223,7 +230,7 @@ pub fn for_each_chunk<S, T: Default + Send>(
     run_ordered(
         chunks,
         par.threads,
-        || (init(), Vec::new()),
+        || (init(), ChunkBuf::default()),
         |(state, buf), k, out| {
             let _guard = FailOnPanic(&bounds, k);
             geometry.run_chunk(k, &bounds, buf, |c| work(state, c, out))
@@ -398,7 +405,7 @@ impl Geometry<'_> {
         &self,
         k: usize,
         bounds: &Bounds,
-        buf: &mut Vec<u8>,
+        buf: &mut ChunkBuf,
         f: impl FnOnce(&Chunk<'_>) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
         let base = self.start + k as u64 * self.chunk;
@@ -406,7 +413,7 @@ impl Geometry<'_> {
         let lo = first.saturating_sub(base) as usize;
         let hi = end.saturating_sub(base) as usize;
         f(&Chunk {
-            bytes: buf.get(lo..hi).unwrap_or_default(),
+            bytes: buf.bytes().get(lo..hi).unwrap_or_default(),
             offset: first,
             path: self.path,
         })?;
@@ -426,10 +433,10 @@ impl Geometry<'_> {
         k: usize,
         base: u64,
         bounds: &Bounds,
-        buf: &mut Vec<u8>,
+        buf: &mut ChunkBuf,
     ) -> (u64, u64, Option<RingError>) {
         let nominal_end = (base + self.chunk).min(self.len);
-        buf.clear();
+        buf.filled = 0;
         let read = self.read_more(buf, base, nominal_end);
         let publish = |b: Bound| bounds.publish(k + 1, b);
         let first = match bounds.wait(k) {
@@ -456,7 +463,7 @@ impl Geometry<'_> {
         }
         // Walk the record lengths from `first` to the first record that
         // starts at or after the chunk's nominal end.
-        let have = |buf: &Vec<u8>, to: u64| base + buf.len() as u64 >= to;
+        let have = |buf: &ChunkBuf, to: u64| base + buf.filled as u64 >= to;
         let mut pos = first;
         let mut err = None;
         let mut next = Bound::At(pos);
@@ -468,7 +475,7 @@ impl Geometry<'_> {
                 next = Bound::End;
                 break;
             }
-            let n = match codec::peek_len(&buf[(pos - base) as usize..]) {
+            let n = match codec::peek_len(&buf.bytes()[(pos - base) as usize..]) {
                 Ok(n) => n as u64,
                 Err(source) => {
                     err = Some(RingError::Corrupt {
@@ -504,24 +511,35 @@ impl Geometry<'_> {
 
     /// Extends `buf` (which holds the file from `base`) up to file offset
     /// `to`, or to the end of the file if it is shorter now.
-    fn read_more(&self, buf: &mut Vec<u8>, base: u64, to: u64) -> Result<(), RingError> {
-        let have = buf.len();
-        let want = (to.saturating_sub(base) as usize).max(have);
-        buf.resize(want, 0);
-        let mut filled = have;
-        while filled < want {
-            match self.file.read_at(&mut buf[filled..], base + filled as u64) {
+    fn read_more(&self, buf: &mut ChunkBuf, base: u64, to: u64) -> Result<(), RingError> {
+        let want = (to.saturating_sub(base) as usize).max(buf.filled);
+        if buf.data.len() < want {
+            buf.data.resize(want, 0);
+        }
+        while buf.filled < want {
+            let at = base + buf.filled as u64;
+            match self.file.read_at(&mut buf.data[buf.filled..want], at) {
                 Ok(0) => break,
-                Ok(n) => filled += n,
+                Ok(n) => buf.filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    buf.truncate(filled);
-                    return Err(RingError::io(self.path, e));
-                }
+                Err(e) => return Err(RingError::io(self.path, e)),
             }
         }
-        buf.truncate(filled);
         Ok(())
+    }
+}
+
+/// A chunk's bytes as read so far. The buffer keeps its size from chunk to
+/// chunk: it is zeroed once, not before every read.
+#[derive(Default)]
+struct ChunkBuf {
+    data: Vec<u8>,
+    filled: usize,
+}
+
+impl ChunkBuf {
+    fn bytes(&self) -> &[u8] {
+        &self.data[..self.filled]
     }
 }
 

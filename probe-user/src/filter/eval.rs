@@ -168,18 +168,25 @@ fn prim(p: &Prim, rec: &FlowRecord) -> bool {
     }
     match p {
         Prim::Proto(pr) => proto(*pr, rec),
-        Prim::Host { dir, addr: a } => {
-            let (v6, bytes): (bool, [u8; 16]) = match a {
-                IpAddr::V4(a) => {
-                    let mut b = [0u8; 16];
-                    b[..4].copy_from_slice(&a.octets());
-                    (false, b)
-                }
-                IpAddr::V6(a) => (true, a.octets()),
-            };
-            let n = if v6 { 16 } else { 4 };
-            sides(*dir, |s| addr(rec, s, v6) == Some(&bytes[..n]))
-        }
+        // Fixed-size comparisons (a slice comparison calls `memcmp`), of
+        // the addresses `addr` gives.
+        Prim::Host { dir, addr: a } => match a {
+            IpAddr::V4(a) => {
+                let want = a.octets();
+                matches!(rec.key.class(), KeyClass::Ipv4 | KeyClass::Arp)
+                    && sides(*dir, |s| {
+                        let k = if s { &rec.key.src } else { &rec.key.dst };
+                        [k[0], k[1], k[2], k[3]] == want
+                    })
+            }
+            IpAddr::V6(a) => {
+                let want = a.octets();
+                rec.key.class() == KeyClass::Ipv6
+                    && sides(*dir, |s| {
+                        *(if s { &rec.key.src } else { &rec.key.dst }) == want
+                    })
+            }
+        },
         Prim::Net { dir, net } => sides(*dir, |s| {
             addr(rec, s, net.v6).is_some_and(|a| {
                 a.iter()

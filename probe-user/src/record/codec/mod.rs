@@ -168,18 +168,72 @@ pub fn crc32c_update(state: u32, data: &[u8]) -> u32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
 unsafe fn crc32c_update_sse42(state: u32, data: &[u8]) -> u32 {
-    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    use std::arch::x86_64::_mm_crc32_u64;
     let mut s = u64::from(state);
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
         let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
         s = _mm_crc32_u64(s, v);
     }
-    let mut s = s as u32;
-    for &b in chunks.remainder() {
+    // SAFETY: this function's caller has checked for SSE4.2.
+    unsafe { crc32c_tail_sse42(s as u32, chunks.remainder()) }
+}
+
+/// The last 0 to 7 bytes of a CRC32C, in at most three steps.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+#[inline]
+unsafe fn crc32c_tail_sse42(mut s: u32, mut rest: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u16, _mm_crc32_u32, _mm_crc32_u8};
+    if let Some((c, r)) = rest.split_first_chunk::<4>() {
+        s = _mm_crc32_u32(s, u32::from_le_bytes(*c));
+        rest = r;
+    }
+    if let Some((c, r)) = rest.split_first_chunk::<2>() {
+        s = _mm_crc32_u16(s, u16::from_le_bytes(*c));
+        rest = r;
+    }
+    if let Some(&b) = rest.first() {
         s = _mm_crc32_u8(s, b);
     }
     s
+}
+
+/// [`crc32c`] of each of `N` byte strings. The `crc32` instruction gives its
+/// result three cycles after it starts but can start every cycle, so
+/// running strings side by side, 8 bytes of each in turn, hides the wait
+/// that one string's chain of instructions spends.
+pub fn crc32c_n<const N: usize>(data: [&[u8]; N]) -> [u32; N] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("sse4.2") {
+            // SAFETY: the CPU supports SSE4.2, checked just above.
+            return unsafe { crc32c_n_sse42(data) };
+        }
+    }
+    data.map(crc32c)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn crc32c_n_sse42<const N: usize>(data: [&[u8]; N]) -> [u32; N] {
+    use std::arch::x86_64::_mm_crc32_u64;
+    let words = data.iter().map(|d| d.len() / 8).min().unwrap_or(0);
+    let mut state = [u64::from(!0u32); N];
+    let mut chunks = data.map(|d| d[..words * 8].chunks_exact(8));
+    for _ in 0..words {
+        for (s, c) in state.iter_mut().zip(chunks.iter_mut()) {
+            if let Some(c) = c.next() {
+                *s = _mm_crc32_u64(*s, u64::from_le_bytes(c.try_into().unwrap_or_default()));
+            }
+        }
+    }
+    let mut out = [0; N];
+    for ((o, s), d) in out.iter_mut().zip(state).zip(data) {
+        // SAFETY: this function's caller has checked for SSE4.2.
+        *o = !unsafe { crc32c_update_sse42(s as u32, &d[words * 8..]) };
+    }
+    out
 }
 
 /// [`crc32c_update`] in portable code (slicing by 8).
@@ -646,15 +700,18 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
 /// core fields (a filter on addresses, ports, protocol, counters, times)
 /// decodes the rest of the ones that pass.
 pub fn decode_core_into(buf: &[u8], rec: &mut FlowRecord) -> Result<(usize, usize), CodecError> {
-    decode_core_staged(buf, rec, &mut |_: &FlowRecord| true).map(|(len, ext_at, _)| (len, ext_at))
+    decode_core_staged(buf, rec, &mut |_: &FlowRecord| true, false)
+        .map(|(len, ext_at, _)| (len, ext_at))
 }
 
 /// What a filtered read keeps, tested in two stages as a record's core is
 /// decoded ([`decode_kept_into`]). A plain closure is a test on the whole
 /// core.
 pub trait Keep {
-    /// Whether the record may be kept, from its kind, times, ids and key
-    /// alone (tested before its counters are decoded). `false` rejects it.
+    /// Whether the record may be kept, from its kind and key alone (tested
+    /// before the rest of its core is decoded: its other fields are those
+    /// of an earlier record). `false` rejects it, and nothing of it past the
+    /// checksum, the header and the key is checked.
     fn key(&mut self, _rec: &FlowRecord) -> bool {
         true
     }
@@ -676,6 +733,7 @@ fn decode_core_staged(
     buf: &[u8],
     rec: &mut FlowRecord,
     keep: &mut dyn Keep,
+    checked: bool,
 ) -> Result<(usize, usize, bool), CodecError> {
     if buf.len() < RECORD_HEADER_LEN {
         return Err(CodecError::Truncated {
@@ -693,9 +751,11 @@ fn decode_core_staged(
     let buf = &buf[..len];
     let mut c = Cursor::new(buf, 4);
     let stored = c.u32()?;
-    let computed = crc32c(&buf[8..]);
-    if stored != computed {
-        return Err(CodecError::BadCheck { stored, computed });
+    if !checked {
+        let computed = crc32c(&buf[8..]);
+        if stored != computed {
+            return Err(CodecError::BadCheck { stored, computed });
+        }
     }
     let kind = c.u8()?;
     let version = c.u8()?;
@@ -761,7 +821,41 @@ pub fn decode_kept_into(
     rec: &mut FlowRecord,
     keep: &mut dyn Keep,
 ) -> Result<(usize, bool), CodecError> {
-    let (len, ext_at, whole) = decode_core_staged(buf, rec, keep)?;
+    decode_kept_checked(buf, rec, keep, false)
+}
+
+/// How many whole records start `buf`, up to three, before the first whose
+/// checksum is wrong; their checksums are computed side by side
+/// ([`crc32c_n`]). 0 when fewer than three whole records are there: the
+/// caller decodes the next one with its own check, which reports the error.
+pub fn check_ahead(buf: &[u8]) -> usize {
+    let mut spans = [&buf[..0]; 3];
+    let mut stored = [0u32; 3];
+    let mut at = 0;
+    for (span, st) in spans.iter_mut().zip(&mut stored) {
+        let Some(rec) = peek_len(&buf[at..]).ok().and_then(|n| buf.get(at..at + n)) else {
+            return 0;
+        };
+        *st = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]);
+        *span = &rec[8..];
+        at += rec.len();
+    }
+    let crcs = crc32c_n(spans);
+    crcs.iter()
+        .zip(stored)
+        .take_while(|(c, s)| **c == *s)
+        .count()
+}
+
+/// [`decode_kept_into`] for a record whose checksum [`check_ahead`] may
+/// have found good already (`checked`): it is not computed again.
+pub fn decode_kept_checked(
+    buf: &[u8],
+    rec: &mut FlowRecord,
+    keep: &mut dyn Keep,
+    checked: bool,
+) -> Result<(usize, bool), CodecError> {
+    let (len, ext_at, whole) = decode_core_staged(buf, rec, keep, checked)?;
     if !whole || !keep.core(rec) {
         return Ok((len, false));
     }
@@ -1133,7 +1227,7 @@ pub(crate) mod tests {
     #[test]
     fn crc32c_hardware_and_table_paths_agree() {
         let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 + i / 13) as u8).collect();
-        for len in [0, 1, 7, 8, 9, 63, 64, 65, 370, 1000] {
+        for len in (0..=24).chain([63, 64, 65, 370, 1000]) {
             for start in [0, 1, 3] {
                 let d = &data[start..len.max(start)];
                 assert_eq!(
@@ -1142,6 +1236,58 @@ pub(crate) mod tests {
                     "len {len} start {start}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn side_by_side_checksums_are_each_strings_own() {
+        let data: Vec<u8> = (0..600u32).map(|i| (i * 31 + i / 7) as u8).collect();
+        for (a, b, c) in [
+            (0, 0, 0),
+            (5, 100, 3),
+            (120, 119, 121),
+            (8, 64, 600),
+            (599, 1, 77),
+        ] {
+            let got = crc32c_n([&data[..a], &data[1..1 + b], &data[..c]]);
+            assert_eq!(
+                got,
+                [
+                    crc32c(&data[..a]),
+                    crc32c(&data[1..1 + b]),
+                    crc32c(&data[..c])
+                ]
+            );
+        }
+    }
+
+    /// Checking ahead counts whole records up to the first bad checksum, and
+    /// leaves short runs to the one-record check.
+    #[test]
+    fn checking_ahead_stops_at_the_first_bad_record() {
+        let mut buf = Vec::new();
+        let mut ends = Vec::new();
+        for i in 0..4u64 {
+            let mut r = sample_tcp();
+            r.seq = i * 1_000_003;
+            r.suser = vec![i as u8; i as usize * 5];
+            encode(&r, &mut buf);
+            ends.push(buf.len());
+        }
+        assert_eq!(check_ahead(&buf), 3);
+        assert_eq!(check_ahead(&buf[ends[0]..]), 3);
+        // Fewer than three whole records: none checked here.
+        assert_eq!(check_ahead(&buf[ends[1]..]), 0);
+        assert_eq!(check_ahead(&buf[..ends[2] - 1]), 0);
+        for (bad, want) in [(0, 0), (1, 1), (2, 2)] {
+            let mut b = buf.clone();
+            let at = if bad == 0 { 0 } else { ends[bad - 1] };
+            b[at + 20] ^= 0x10;
+            assert_eq!(check_ahead(&b), want, "record {bad} damaged");
+            // The record past the checked ones still gets its own check.
+            let mut rec = FlowRecord::default();
+            let err = decode_kept_into(&b[at..], &mut rec, &mut |_: &FlowRecord| true);
+            assert!(matches!(err, Err(CodecError::BadCheck { .. })), "{err:?}");
         }
     }
 

@@ -434,6 +434,43 @@ impl<'a> R<'a> {
         None
     }
 
+    /// Steps over `n` varints (at most 8) without decoding them: the bytes
+    /// up to the `n`th one with a clear top bit, or [`R::var`]'s verdict on
+    /// each when they run past a 16-byte window.
+    #[inline]
+    fn skip_vars(&mut self, n: u32) -> Option<()> {
+        debug_assert!((1..=8).contains(&n));
+        if let Some(chunk) = self.b.get(self.p..self.p + 16) {
+            let (lo, hi) = chunk.split_at(8);
+            let tops = top_bits(lo.try_into().ok()?) | top_bits(hi.try_into().ok()?) << 8;
+            // Bit i: byte i ends a varint.
+            let mut stops = !tops & 0xffff;
+            for _ in 1..n {
+                stops &= stops.wrapping_sub(1);
+            }
+            if stops != 0 {
+                self.p += stops.trailing_zeros() as usize + 1;
+                return Some(());
+            }
+        }
+        for _ in 0..n {
+            self.var()?;
+        }
+        Some(())
+    }
+
+    /// Steps over a core's head (sequence number, start time, duration,
+    /// source id, encapsulations, flags, IP options, cause and ICMP mapping)
+    /// to its key, checking only that it is there.
+    #[inline]
+    fn skip_head(&mut self) -> Option<()> {
+        self.skip_vars(1)?;
+        self.take::<8>()?;
+        self.skip_vars(5)?;
+        self.take::<2>()?;
+        Some(())
+    }
+
     /// A varint that must fit `u32`.
     #[inline]
     fn var32(&mut self) -> Option<u32> {
@@ -447,20 +484,31 @@ impl<'a> R<'a> {
     }
 }
 
+/// The top bits of 8 bytes, byte `i`'s in bit `i` (SSE2's `movemask`, in
+/// portable code: the multiplication gathers the bits, one per partial
+/// product, into the top byte without carries).
+#[inline]
+fn top_bits(b: [u8; 8]) -> u32 {
+    let w = u64::from_le_bytes(b);
+    (((w >> 7) & 0x0101_0101_0101_0101).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+}
+
 /// Why a core could not be read, beyond running short.
 enum CoreError {
     Short,
     Bad(CodecError),
 }
 
-fn get_key(c: &mut R<'_>) -> Result<FlowKey, CoreError> {
+/// Decodes a key into `k` in place. (Built on the stack and copied out, the
+/// key's narrow stores of its addresses stalled the copy's wide loads: the
+/// store buffer cannot forward them.)
+fn get_key_into(c: &mut R<'_>, k: &mut FlowKey) -> Result<(), CoreError> {
     let form = c.u8().ok_or(CoreError::Short)?;
-    let k = match form {
+    let ok = match form {
         KEY_PACKED => (|| {
-            let class = c.u8()?;
-            let proto = c.u8()?;
+            let [class, proto] = c.take()?;
             let n = addr_len(class);
-            let mut k = FlowKey {
+            *k = FlowKey {
                 class,
                 proto,
                 ..FlowKey::ZERO
@@ -478,19 +526,18 @@ fn get_key(c: &mut R<'_>) -> Result<FlowKey, CoreError> {
             k.sport = c.u16()?;
             k.dport = c.u16()?;
             k.aux = c.var32()?;
-            Some(k)
+            Some(())
         })(),
         KEY_RAW => (|| {
-            Some(FlowKey {
-                src: c.take()?,
-                dst: c.take()?,
-                sport: c.u16()?,
-                dport: c.u16()?,
-                aux: c.u32()?,
-                proto: c.u8()?,
-                class: c.u8()?,
-                _pad: c.take()?,
-            })
+            k.src = c.take()?;
+            k.dst = c.take()?;
+            k.sport = c.u16()?;
+            k.dport = c.u16()?;
+            k.aux = c.u32()?;
+            k.proto = c.u8()?;
+            k.class = c.u8()?;
+            k._pad = c.take()?;
+            Some(())
         })(),
         _ => {
             return Err(CoreError::Bad(CodecError::BadValue {
@@ -499,7 +546,7 @@ fn get_key(c: &mut R<'_>) -> Result<FlowKey, CoreError> {
             }))
         }
     };
-    k.ok_or(CoreError::Short)
+    ok.ok_or(CoreError::Short)
 }
 
 fn get_dir(c: &mut R<'_>, d: &mut DirStats, base_ns: u64) -> Result<(), CoreError> {
@@ -544,6 +591,15 @@ pub(super) fn decode_core(
     let core = &buf[..RECORD_HEADER_LEN + core_len];
     let mut c = R::new(core, RECORD_HEADER_LEN);
     let res = (|| {
+        // The key first: a record the key stage rejects needs nothing else,
+        // and its head's varints are only stepped over.
+        let mut k = R::new(core, RECORD_HEADER_LEN);
+        k.skip_head().ok_or(CoreError::Short)?;
+        let key_at = k.p;
+        get_key_into(&mut k, &mut r.key)?;
+        if !keep.key(r) {
+            return Ok(false);
+        }
         let head = (|| {
             r.seq = c.var()?;
             r.stime_ns = c.u64()?;
@@ -560,10 +616,8 @@ pub(super) fn decode_core(
             value: cause as u64,
         }))?;
         r.icmp_mapped = icmp;
-        r.key = get_key(&mut c)?;
-        if !keep.key(r) {
-            return Ok(false);
-        }
+        debug_assert_eq!(c.p, key_at, "the head's walk and its decoding agree");
+        c.p = k.p;
         get_dir(&mut c, &mut r.src, r.stime_ns)?;
         get_dir(&mut c, &mut r.dst, r.stime_ns)?;
         // A longer core (a newer minor revision) keeps its tail to itself.
@@ -718,4 +772,61 @@ fn decode_block(
         _ => {} // Unknown, not critical: skipped.
     }
     Some(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (xorshift).
+    fn next(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    #[test]
+    fn top_bits_gathers_each_bytes_top_bit() {
+        let mut x = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..10_000 {
+            let b = next(&mut x).to_le_bytes();
+            let naive = (0..8).fold(0, |m, i| m | u32::from(b[i] >> 7) << i);
+            assert_eq!(top_bits(b), naive, "{b:02x?}");
+        }
+    }
+
+    /// Stepping over varints lands where decoding them does, for values of
+    /// every length, anywhere in the buffer, up to its end.
+    #[test]
+    fn skipping_varints_lands_where_decoding_them_does() {
+        let mut x = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..2_000 {
+            let mut buf = Vec::new();
+            let count = 1 + next(&mut x) % 12;
+            for _ in 0..count {
+                let bits = next(&mut x) % 65;
+                let v = next(&mut x) & (u64::MAX >> (64 - bits.max(1)));
+                let mut v = if bits == 0 { 0 } else { v };
+                while v >= 0x80 {
+                    buf.push(v as u8 | 0x80);
+                    v >>= 7;
+                }
+                buf.push(v as u8);
+            }
+            let n = 1 + (next(&mut x) % count.min(8)) as u32;
+            let mut dec = R::new(&buf, 0);
+            for _ in 0..n {
+                dec.var().unwrap();
+            }
+            let mut skip = R::new(&buf, 0);
+            skip.skip_vars(n).unwrap();
+            assert_eq!(skip.pos(), dec.pos(), "{n} of {buf:02x?}");
+            // Cut inside the `n`th varint: both see it run short.
+            let cut = &buf[..dec.pos() - 1];
+            let mut dec = R::new(cut, 0);
+            let decoded = (0..n).try_for_each(|_| dec.var().map(drop));
+            assert_eq!(R::new(cut, 0).skip_vars(n), decoded, "{n} of {cut:02x?}");
+        }
+    }
 }
