@@ -108,6 +108,14 @@ pub(crate) struct Batch {
     pub(crate) eof: bool,
 }
 
+/// How many batches each worker's pool holds: 8 for one worker, fewer each
+/// for more, at least 3 (one being filled, one queued, one being applied).
+/// A batch of 1024 packets is about 400 KB, all of it touched as the pool
+/// cycles, so the pools' total matters to memory per flow.
+fn batches_per_worker(workers: usize) -> usize {
+    (8 / workers.max(1)).clamp(3, 8)
+}
+
 /// Applies batches to the table: groups a batch by shard (a counting sort that
 /// keeps capture order within a shard) and takes each shard's lock once.
 /// Its scratch space is reused, so applying allocates nothing.
@@ -269,7 +277,7 @@ pub fn replay<S: PacketSource>(
         fin_rxs.push(fin_rx);
         let (tx, rx) = bounded::<Box<Batch>>(8);
         let (rtx, rrx) = bounded::<Box<Batch>>(16);
-        for _ in 0..8 {
+        for _ in 0..batches_per_worker(workers) {
             // Pre-filled pool: the reader never allocates a batch while running.
             let _ = rtx.try_send(Box::new(Batch::new(batch_cap)));
         }
@@ -616,8 +624,9 @@ fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable) {
 /// Final records per message at the end of input.
 const FINAL_CHUNK: usize = 1024;
 
-/// Status records per message at a tick.
-const TICK_CHUNK: usize = 1024;
+/// Status records per message at a tick. A message holds about 110 KB of
+/// records; up to 8 per worker wait for the writer.
+const TICK_CHUNK: usize = 256;
 
 /// End of input for one worker: hands over the last records, tells the writer
 /// it is done, then streams every flow's final record in order, a chunk at a
