@@ -41,7 +41,9 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Run a benchmark: `replay` (default), `live` (veth, trafgen; as root), or
-    /// `clients` (ra/rasort/racluster against ocellus read/sort/cluster; `clients --pcap FILE`).
+    /// `clients` (ra/rasort/racluster against ocellus read/sort/cluster over the
+    /// records of a generated 16M-packet capture probed with `-S 1`, or
+    /// `clients --pcap FILE`).
     Bench {
         #[arg(default_value = "replay")]
         which: String,
@@ -269,6 +271,26 @@ fn main() -> ExitCode {
                 args.splice(0..0, ["--pcap".to_string(), pcap.display().to_string()]);
                 if !args.iter().any(|a| a == "--workers") {
                     args.extend(["--workers", "1", "2"].map(String::from));
+                }
+            }
+            if which == "clients" && !args.iter().any(|a| a == "--pcap") {
+                // The default input: a 16M-packet capture whose flows, probed
+                // with `-S 1`, make about 10.6 million records.
+                let pcap = root().join("bench/work/clients.pcap");
+                if !pcap.exists() {
+                    std::fs::create_dir_all(root().join("bench/work"))?;
+                    run(Command::new(&bin).arg("gen").arg("-o").arg(&pcap).args([
+                        "--packets",
+                        "16000000",
+                        "--flows",
+                        "1280000",
+                        "--duration-s",
+                        "96",
+                    ]))?;
+                }
+                args.splice(0..0, ["--pcap".to_string(), pcap.display().to_string()]);
+                if !args.iter().any(|a| a == "--status-interval") {
+                    args.extend(["--status-interval", "1"].map(String::from));
                 }
             }
             run(Command::new(bin)
