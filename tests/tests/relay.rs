@@ -290,7 +290,7 @@ fn two_probes_one_relay_and_readers_fast_slow_filtered_and_refused() {
     // Wait until the relay has merged everything (its ring holds it).
     let end = Instant::now() + Duration::from_secs(30);
     loop {
-        let n = if ring.exists() {
+        let n = if has_segments(&ring) {
             read_lines(ocellus("read").arg("-r").arg(&ring).args(["-L", "-1"])).len()
         } else {
             0
@@ -644,11 +644,24 @@ fn ring_lines(ring: &Path) -> Vec<String> {
     )
 }
 
+/// Whether the ring directory holds a segment file yet.
+fn has_segments(ring: &Path) -> bool {
+    std::fs::read_dir(ring).is_ok_and(|d| {
+        d.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("seg-") && name.ends_with(".ocr")
+        })
+    })
+}
+
 /// Waits until `ring` holds `n` records; fails on more.
 fn wait_ring(ring: &Path, n: usize, secs: u64) {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
-        let have = if ring.exists() {
+        // The probe makes the directory a moment before its first segment,
+        // and `read` refuses a directory with no segments.
+        let have = if has_segments(ring) {
             ring_lines(ring).len()
         } else {
             0
