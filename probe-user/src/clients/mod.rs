@@ -293,8 +293,8 @@ impl Batch {
 /// [`ring::RecordSource::next_kept_into`]: a test on kind and key (the
 /// filter's [`crate::filter::Filter::key_stage`], and whether management
 /// records are wanted), the test on core fields (time range, and the filter
-/// when it looks at nothing else), and
-/// the filter to apply to whole records when it does.
+/// when it looks at nothing else), and the filter to apply to whole records
+/// when it does.
 pub(crate) fn selection<'a>(
     filter: Option<&'a crate::filter::Filter>,
     time: Option<&'a timerange::TimeRange>,
