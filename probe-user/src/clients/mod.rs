@@ -306,6 +306,7 @@ pub(crate) fn selection<'a>(
     };
     let keep = Selection {
         want_man,
+        protos: filter.and_then(|f| f.protocols()),
         key: filter.and_then(|f| f.key_stage()),
         early,
         time,
@@ -316,12 +317,21 @@ pub(crate) fn selection<'a>(
 /// The tests of [`selection`] that a reader applies as it decodes.
 pub(crate) struct Selection<'a> {
     want_man: bool,
+    /// The protocols of the flow records the filter can select.
+    protos: Option<crate::filter::ProtoSet>,
     key: Option<crate::filter::Filter>,
     early: Option<&'a crate::filter::Filter>,
     time: Option<&'a timerange::TimeRange>,
 }
 
 impl crate::record::codec::Keep for Selection<'_> {
+    fn proto(&mut self, kind: crate::record::RecordKind, proto: u8) -> bool {
+        if kind.is_man() {
+            return self.want_man;
+        }
+        self.protos.is_none_or(|s| s.contains(proto))
+    }
+
     fn key(&mut self, rec: &FlowRecord) -> bool {
         (self.want_man || !rec.kind.is_man()) && self.key.as_ref().is_none_or(|k| k.matches(rec))
     }

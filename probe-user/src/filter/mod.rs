@@ -477,6 +477,36 @@ pub(crate) const ENCAPS_NAMES: &[(&str, u32)] = {
     ]
 };
 
+/// A set of IP protocol numbers ([`Filter::protocols`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtoSet([u64; 4]);
+
+impl ProtoSet {
+    pub const ALL: ProtoSet = ProtoSet([u64::MAX; 4]);
+    pub const EMPTY: ProtoSet = ProtoSet([0; 4]);
+
+    pub fn of(protos: &[u8]) -> ProtoSet {
+        let mut s = ProtoSet::EMPTY;
+        for &p in protos {
+            s.0[usize::from(p >> 6)] |= 1 << (p & 63);
+        }
+        s
+    }
+
+    #[inline]
+    pub fn contains(&self, proto: u8) -> bool {
+        self.0[usize::from(proto >> 6)] >> (proto & 63) & 1 != 0
+    }
+
+    fn and(self, o: ProtoSet) -> ProtoSet {
+        ProtoSet(std::array::from_fn(|i| self.0[i] & o.0[i]))
+    }
+
+    fn or(self, o: ProtoSet) -> ProtoSet {
+        ProtoSet(std::array::from_fn(|i| self.0[i] | o.0[i]))
+    }
+}
+
 /// A filter expression. `And`/`Or` hold two or more operands.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
@@ -587,6 +617,36 @@ impl Filter {
             }
         }
         walk(&self.expr)
+    }
+
+    /// The IP protocol numbers that a flow record's key can hold when this
+    /// filter selects the record: a superset, from the tests that name a
+    /// protocol (`tcp`, `udp`, `icmp`, `igmp`, `proto N`, and `port`, which
+    /// only TCP and UDP flows have). `None` when any protocol can be
+    /// selected. Management records are outside it (their own test is
+    /// `man`). A reader can reject a flow record whose protocol is not in
+    /// the set before it decodes the rest of the key.
+    pub fn protocols(&self) -> Option<ProtoSet> {
+        use ocellus_common::ipproto;
+        fn walk(e: &Expr) -> ProtoSet {
+            match e {
+                Expr::Prim(Prim::Proto(p)) => match p {
+                    Proto::Tcp => ProtoSet::of(&[ipproto::TCP]),
+                    Proto::Udp => ProtoSet::of(&[ipproto::UDP]),
+                    Proto::Icmp => ProtoSet::of(&[ipproto::ICMP]),
+                    Proto::Igmp => ProtoSet::of(&[ipproto::IGMP]),
+                    Proto::IpProto(n) => ProtoSet::of(&[*n]),
+                    // No flow record is a management record.
+                    Proto::Man => ProtoSet::EMPTY,
+                    _ => ProtoSet::ALL,
+                },
+                Expr::Prim(Prim::Port { .. }) => ProtoSet::of(&[ipproto::TCP, ipproto::UDP]),
+                Expr::Prim(_) | Expr::Not(_) => ProtoSet::ALL,
+                Expr::And(v) => v.iter().fold(ProtoSet::ALL, |s, e| s.and(walk(e))),
+                Expr::Or(v) => v.iter().fold(ProtoSet::EMPTY, |s, e| s.or(walk(e))),
+            }
+        }
+        Some(walk(&self.expr)).filter(|s| *s != ProtoSet::ALL)
     }
 
     /// A test on a record's kind and key alone that every record this

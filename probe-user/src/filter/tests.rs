@@ -618,6 +618,21 @@ proptest! {
         }
     }
 
+    /// A flow record the filter selects holds a protocol of the filter's
+    /// set, so a reader may reject the others on their protocol alone.
+    #[test]
+    fn the_protocol_set_holds_every_selected_flow(
+        e in arb_expr(),
+        recs in proptest::collection::vec(arb_record(), 1..16),
+    ) {
+        let f = Filter { expr: e };
+        if let Some(set) = f.protocols() {
+            for r in recs.iter().filter(|r| !r.kind.is_man()) {
+                prop_assert!(!f.matches(r) || set.contains(r.key.proto), "{} selected protocol {}", f, r.key.proto);
+            }
+        }
+    }
+
     #[test]
     fn arbitrary_text_never_panics(s in "[a-z0-9 ()!&|<>=.:/-]{0,80}") {
         let _ = Filter::parse(&s);
@@ -749,4 +764,28 @@ fn gateway_needs_an_ethers_entry() {
         let e = err("gateway localhost");
         assert!(e.contains("no MAC address in /etc/ethers"), "{e}");
     }
+}
+
+#[test]
+fn the_protocol_set_names_what_the_filter_can_select() {
+    use super::ProtoSet;
+    let set = |t: &str| Filter::parse(t).unwrap().protocols();
+    assert_eq!(set("udp and pkts gt 3"), Some(ProtoSet::of(&[17])));
+    assert_eq!(
+        set("tcp or udp or proto 132"),
+        Some(ProtoSet::of(&[6, 17, 132]))
+    );
+    assert_eq!(set("dst port 53"), Some(ProtoSet::of(&[6, 17])));
+    assert_eq!(
+        set("(icmp or igmp) and host 10.0.0.1"),
+        Some(ProtoSet::of(&[1, 2]))
+    );
+    assert_eq!(set("udp and tcp"), Some(ProtoSet::EMPTY));
+    assert_eq!(set("man"), Some(ProtoSet::EMPTY));
+    // Nothing to say: every protocol can be selected.
+    assert_eq!(set("not udp"), None);
+    assert_eq!(set("udp or pkts gt 3"), None);
+    assert_eq!(set("host 10.0.0.1"), None);
+    let s = ProtoSet::of(&[0, 63, 64, 255]);
+    assert!((0..=255u8).all(|p| s.contains(p) == [0, 63, 64, 255].contains(&p)));
 }

@@ -708,6 +708,14 @@ pub fn decode_core_into(buf: &[u8], rec: &mut FlowRecord) -> Result<(usize, usiz
 /// decoded ([`decode_kept_into`]). A plain closure is a test on the whole
 /// core.
 pub trait Keep {
+    /// Whether a record of `kind` whose key holds the IP protocol number
+    /// `proto` may be kept: a test a reader may make before it decodes the
+    /// key (version 2 records), so it must accept every record that `key`
+    /// accepts. `false` rejects the record, and nothing of it past the
+    /// checksum, the header and the key's protocol is checked.
+    fn proto(&mut self, _kind: RecordKind, _proto: u8) -> bool {
+        true
+    }
     /// Whether the record may be kept, from its kind and key alone (tested
     /// before the rest of its core is decoded: its other fields are those
     /// of an earlier record). `false` rejects it, and nothing of it past the
@@ -1146,6 +1154,69 @@ pub(crate) mod tests {
             decode_kept_into(&buf[n..], &mut rec, &mut |r: &FlowRecord| r.key.proto == 17).unwrap();
         assert_eq!((n, kept), (b.len(), true));
         assert_eq!(rec, decode(&b).unwrap().0);
+    }
+
+    /// A test on the key's protocol that records what it was shown.
+    struct ByProto {
+        want: u8,
+        seen: Vec<(RecordKind, u8)>,
+    }
+
+    impl Keep for ByProto {
+        fn proto(&mut self, kind: RecordKind, proto: u8) -> bool {
+            self.seen.push((kind, proto));
+            proto == self.want
+        }
+        fn core(&mut self, _rec: &FlowRecord) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn the_protocol_test_sees_each_key_forms_protocol() {
+        // A packed key (IPv4) and a raw one (an address past its class's
+        // width), each rejected and kept on its protocol alone.
+        let mut packed = sample_tcp();
+        packed.key.proto = 17;
+        let mut raw = sample_tcp();
+        raw.key.proto = 50;
+        raw.key.src[12] = 9;
+        for r in [packed, raw] {
+            let mut b = Vec::new();
+            encode(&r, &mut b);
+            let mut rec = FlowRecord::default();
+            let mut other = ByProto {
+                want: r.key.proto.wrapping_add(1),
+                seen: Vec::new(),
+            };
+            assert_eq!(
+                decode_kept_into(&b, &mut rec, &mut other).unwrap(),
+                (b.len(), false)
+            );
+            assert_eq!(other.seen, [(RecordKind::Flow, r.key.proto)]);
+            let mut same = ByProto {
+                want: r.key.proto,
+                seen: Vec::new(),
+            };
+            assert_eq!(
+                decode_kept_into(&b, &mut rec, &mut same).unwrap(),
+                (b.len(), true)
+            );
+            assert_eq!(rec, decode(&b).unwrap().0);
+            // A damaged record fails its checksum before any test.
+            let mut bad = b.clone();
+            let last = bad.len() - 1;
+            bad[last] ^= 1;
+            let mut never = ByProto {
+                want: 0,
+                seen: Vec::new(),
+            };
+            assert!(matches!(
+                decode_kept_into(&bad, &mut rec, &mut never),
+                Err(CodecError::BadCheck { .. })
+            ));
+            assert!(never.seen.is_empty());
+        }
     }
 
     fn has_nan(r: &FlowRecord) -> bool {

@@ -502,6 +502,18 @@ enum CoreError {
 /// Decodes a key into `k` in place. (Built on the stack and copied out, the
 /// key's narrow stores of its addresses stalled the copy's wide loads: the
 /// store buffer cannot forward them.)
+/// Where a key's protocol number lies from the key's start, by the key's
+/// form byte (`put_key`); past any core for an unknown form, which
+/// `get_key_into` then rejects.
+#[inline]
+fn key_proto_at(form: u8) -> usize {
+    match form {
+        KEY_PACKED => 2,
+        KEY_RAW => 1 + 16 + 16 + 2 + 2 + 4,
+        _ => usize::MAX / 2,
+    }
+}
+
 fn get_key_into(c: &mut R<'_>, k: &mut FlowKey) -> Result<(), CoreError> {
     let form = c.u8().ok_or(CoreError::Short)?;
     let ok = match form {
@@ -596,6 +608,14 @@ pub(super) fn decode_core(
         let mut k = R::new(core, RECORD_HEADER_LEN);
         k.skip_head().ok_or(CoreError::Short)?;
         let key_at = k.p;
+        // The key's protocol first: a filter that names protocols rejects
+        // most records on it, before their addresses are copied out.
+        let form = core.get(key_at).copied();
+        if let Some(&proto) = form.and_then(|f| core.get(key_at + key_proto_at(f))) {
+            if !keep.proto(r.kind, proto) {
+                return Ok(false);
+            }
+        }
         get_key_into(&mut k, &mut r.key)?;
         if !keep.key(r) {
             return Ok(false);
