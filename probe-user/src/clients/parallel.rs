@@ -109,15 +109,8 @@ impl Chunk<'_> {
         mut f: impl FnMut(&mut FlowRecord, &[u8]) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
         let mut pos = 0;
-        // Records ahead whose checksums were checked together.
-        let mut checked = 0;
         while pos < self.bytes.len() {
-            if checked == 0 {
-                checked = codec::check_ahead(&self.bytes[pos..]);
-            }
-            let known = checked > 0;
-            checked = checked.saturating_sub(1);
-            match codec::decode_kept_checked(&self.bytes[pos..], rec, keep, known) {
+            match codec::decode_kept_into(&self.bytes[pos..], rec, keep) {
                 Ok((n, kept)) => {
                     if kept && late.is_none_or(|l| l.matches(rec)) {
                         f(rec, &self.bytes[pos..pos + n])?;

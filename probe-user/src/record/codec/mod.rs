@@ -150,6 +150,29 @@ const fn crc_tables() -> [[u32; 256]; 8] {
 
 static CRC_TABLES: [[u32; 256]; 8] = crc_tables();
 
+/// `LEAD[k]`: the CRC32C state that `k` zero bytes turn into `0xFFFF_FFFF`,
+/// the initial state (each zero bit's step run backwards: a step that
+/// shifted a set bit out XORed in the polynomial, whose top bit is set).
+static LEAD: [u32; 9] = {
+    let mut t = [0u32; 9];
+    let mut k = 0;
+    while k < 9 {
+        let mut s = !0u32;
+        let mut bit = 0;
+        while bit < 8 * k {
+            s = if s & 0x8000_0000 != 0 {
+                ((s ^ CRC32C_POLY) << 1) | 1
+            } else {
+                s << 1
+            };
+            bit += 1;
+        }
+        t[k] = s;
+        k += 1;
+    }
+    t
+};
+
 /// Continues a CRC32C over `data`; `state` starts at `!0` and the final CRC is `!state`.
 pub fn crc32c_update(state: u32, data: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
@@ -199,43 +222,6 @@ unsafe fn crc32c_tail_sse42(mut s: u32, mut rest: &[u8]) -> u32 {
     s
 }
 
-/// [`crc32c`] of each of `N` byte strings. The `crc32` instruction gives its
-/// result three cycles after it starts but can start every cycle, so
-/// running strings side by side, 8 bytes of each in turn, hides the wait
-/// that one string's chain of instructions spends.
-pub fn crc32c_n<const N: usize>(data: [&[u8]; N]) -> [u32; N] {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("sse4.2") {
-            // SAFETY: the CPU supports SSE4.2, checked just above.
-            return unsafe { crc32c_n_sse42(data) };
-        }
-    }
-    data.map(crc32c)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse4.2")]
-unsafe fn crc32c_n_sse42<const N: usize>(data: [&[u8]; N]) -> [u32; N] {
-    use std::arch::x86_64::_mm_crc32_u64;
-    let words = data.iter().map(|d| d.len() / 8).min().unwrap_or(0);
-    let mut state = [u64::from(!0u32); N];
-    let mut chunks = data.map(|d| d[..words * 8].chunks_exact(8));
-    for _ in 0..words {
-        for (s, c) in state.iter_mut().zip(chunks.iter_mut()) {
-            if let Some(c) = c.next() {
-                *s = _mm_crc32_u64(*s, u64::from_le_bytes(c.try_into().unwrap_or_default()));
-            }
-        }
-    }
-    let mut out = [0; N];
-    for ((o, s), d) in out.iter_mut().zip(state).zip(data) {
-        // SAFETY: this function's caller has checked for SSE4.2.
-        *o = !unsafe { crc32c_update_sse42(s as u32, &d[words * 8..]) };
-    }
-    out
-}
-
 /// [`crc32c_update`] in portable code (slicing by 8).
 fn crc32c_update_table(mut state: u32, data: &[u8]) -> u32 {
     let t = &CRC_TABLES;
@@ -260,7 +246,41 @@ fn crc32c_update_table(mut state: u32, data: &[u8]) -> u32 {
 
 /// CRC32C of `data` (the iSCSI / ext4 checksum; `crc32c(b"123456789") == 0xe3069283`).
 pub fn crc32c(data: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("sse4.2") {
+            // SAFETY: the CPU supports SSE4.2, checked just above.
+            return unsafe { crc32c_whole_sse42(data) };
+        }
+    }
     !crc32c_update(!0, data)
+}
+
+/// [`crc32c`] in whole words only. Records' lengths vary, so a tail of 1 to
+/// 7 bytes taken in steps of 4, 2 and 1 costs a mispredicted branch or
+/// two per record, as much as the words themselves. Instead the string is
+/// led by the zero bytes that make its length a multiple of 8, from the
+/// state that those zeros turn into the initial one ([`LEAD`]): the first
+/// word is the zeros and the first bytes, the rest are whole.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn crc32c_whole_sse42(data: &[u8]) -> u32 {
+    use std::arch::x86_64::_mm_crc32_u64;
+    let Some(first) = data.first_chunk::<8>() else {
+        // SAFETY: this function's caller has checked for SSE4.2.
+        return !unsafe { crc32c_update_sse42(!0, data) };
+    };
+    let lead = 8 - data.len() % 8;
+    // The first `8 - lead` bytes, moved past `lead` zero bytes; none when
+    // the length is a multiple of 8 (`lead` 8: a word of zeros).
+    let w = u64::from_le_bytes(*first)
+        .checked_shl(8 * lead as u32)
+        .unwrap_or(0);
+    let mut s = _mm_crc32_u64(u64::from(LEAD[lead]), w);
+    for c in data[8 - lead..].chunks_exact(8) {
+        s = _mm_crc32_u64(s, u64::from_le_bytes(c.try_into().unwrap_or_default()));
+    }
+    !(s as u32)
 }
 
 // ---------------------------------------------------------------------------
@@ -700,8 +720,7 @@ pub fn decode_into(buf: &[u8], rec: &mut FlowRecord) -> Result<usize, CodecError
 /// core fields (a filter on addresses, ports, protocol, counters, times)
 /// decodes the rest of the ones that pass.
 pub fn decode_core_into(buf: &[u8], rec: &mut FlowRecord) -> Result<(usize, usize), CodecError> {
-    decode_core_staged(buf, rec, &mut |_: &FlowRecord| true, false)
-        .map(|(len, ext_at, _)| (len, ext_at))
+    decode_core_staged(buf, rec, &mut |_: &FlowRecord| true).map(|(len, ext_at, _)| (len, ext_at))
 }
 
 /// What a filtered read keeps, tested in two stages as a record's core is
@@ -741,7 +760,6 @@ fn decode_core_staged(
     buf: &[u8],
     rec: &mut FlowRecord,
     keep: &mut dyn Keep,
-    checked: bool,
 ) -> Result<(usize, usize, bool), CodecError> {
     if buf.len() < RECORD_HEADER_LEN {
         return Err(CodecError::Truncated {
@@ -759,11 +777,9 @@ fn decode_core_staged(
     let buf = &buf[..len];
     let mut c = Cursor::new(buf, 4);
     let stored = c.u32()?;
-    if !checked {
-        let computed = crc32c(&buf[8..]);
-        if stored != computed {
-            return Err(CodecError::BadCheck { stored, computed });
-        }
+    let computed = crc32c(&buf[8..]);
+    if stored != computed {
+        return Err(CodecError::BadCheck { stored, computed });
     }
     let kind = c.u8()?;
     let version = c.u8()?;
@@ -829,41 +845,7 @@ pub fn decode_kept_into(
     rec: &mut FlowRecord,
     keep: &mut dyn Keep,
 ) -> Result<(usize, bool), CodecError> {
-    decode_kept_checked(buf, rec, keep, false)
-}
-
-/// How many whole records start `buf`, up to three, before the first whose
-/// checksum is wrong; their checksums are computed side by side
-/// ([`crc32c_n`]). 0 when fewer than three whole records are there: the
-/// caller decodes the next one with its own check, which reports the error.
-pub fn check_ahead(buf: &[u8]) -> usize {
-    let mut spans = [&buf[..0]; 3];
-    let mut stored = [0u32; 3];
-    let mut at = 0;
-    for (span, st) in spans.iter_mut().zip(&mut stored) {
-        let Some(rec) = peek_len(&buf[at..]).ok().and_then(|n| buf.get(at..at + n)) else {
-            return 0;
-        };
-        *st = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]);
-        *span = &rec[8..];
-        at += rec.len();
-    }
-    let crcs = crc32c_n(spans);
-    crcs.iter()
-        .zip(stored)
-        .take_while(|(c, s)| **c == *s)
-        .count()
-}
-
-/// [`decode_kept_into`] for a record whose checksum [`check_ahead`] may
-/// have found good already (`checked`): it is not computed again.
-pub fn decode_kept_checked(
-    buf: &[u8],
-    rec: &mut FlowRecord,
-    keep: &mut dyn Keep,
-    checked: bool,
-) -> Result<(usize, bool), CodecError> {
-    let (len, ext_at, whole) = decode_core_staged(buf, rec, keep, checked)?;
+    let (len, ext_at, whole) = decode_core_staged(buf, rec, keep)?;
     if !whole || !keep.core(rec) {
         return Ok((len, false));
     }
@@ -1311,54 +1293,21 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn side_by_side_checksums_are_each_strings_own() {
-        let data: Vec<u8> = (0..600u32).map(|i| (i * 31 + i / 7) as u8).collect();
-        for (a, b, c) in [
-            (0, 0, 0),
-            (5, 100, 3),
-            (120, 119, 121),
-            (8, 64, 600),
-            (599, 1, 77),
-        ] {
-            let got = crc32c_n([&data[..a], &data[1..1 + b], &data[..c]]);
-            assert_eq!(
-                got,
-                [
-                    crc32c(&data[..a]),
-                    crc32c(&data[1..1 + b]),
-                    crc32c(&data[..c])
-                ]
-            );
+    fn whole_word_checksums_agree_with_the_table_at_every_length() {
+        let data: Vec<u8> = (0..700u32).map(|i| (i * 31 + i / 7) as u8).collect();
+        for len in 0..=600 {
+            for start in [0, 1, 5] {
+                let d = &data[start..start + len];
+                assert_eq!(
+                    crc32c(d),
+                    !crc32c_update_table(!0, d),
+                    "len {len} start {start}"
+                );
+            }
         }
-    }
-
-    /// Checking ahead counts whole records up to the first bad checksum, and
-    /// leaves short runs to the one-record check.
-    #[test]
-    fn checking_ahead_stops_at_the_first_bad_record() {
-        let mut buf = Vec::new();
-        let mut ends = Vec::new();
-        for i in 0..4u64 {
-            let mut r = sample_tcp();
-            r.seq = i * 1_000_003;
-            r.suser = vec![i as u8; i as usize * 5];
-            encode(&r, &mut buf);
-            ends.push(buf.len());
-        }
-        assert_eq!(check_ahead(&buf), 3);
-        assert_eq!(check_ahead(&buf[ends[0]..]), 3);
-        // Fewer than three whole records: none checked here.
-        assert_eq!(check_ahead(&buf[ends[1]..]), 0);
-        assert_eq!(check_ahead(&buf[..ends[2] - 1]), 0);
-        for (bad, want) in [(0, 0), (1, 1), (2, 2)] {
-            let mut b = buf.clone();
-            let at = if bad == 0 { 0 } else { ends[bad - 1] };
-            b[at + 20] ^= 0x10;
-            assert_eq!(check_ahead(&b), want, "record {bad} damaged");
-            // The record past the checked ones still gets its own check.
-            let mut rec = FlowRecord::default();
-            let err = decode_kept_into(&b[at..], &mut rec, &mut |_: &FlowRecord| true);
-            assert!(matches!(err, Err(CodecError::BadCheck { .. })), "{err:?}");
+        // Each lead's zeros bring its state to the initial one.
+        for (k, &s) in LEAD.iter().enumerate() {
+            assert_eq!(crc32c_update_table(s, &vec![0; k]), !0, "{k} zero bytes");
         }
     }
 
