@@ -255,6 +255,22 @@ fn prim(p: &Prim, rec: &FlowRecord) -> bool {
             rec.flags & bit != 0 && l == *label
         }),
         Prim::Srcid(id) => rec.srcid == *id,
+        // Counters against a whole number, the common case, without going
+        // through `Value`.
+        Prim::Cmp {
+            dir,
+            metric: m @ (Metric::Pkts | Metric::Bytes | Metric::AppBytes),
+            op,
+            value: Value::Int(want),
+        } => sides(*dir, |s| {
+            let d = stats(rec, s);
+            let have = match m {
+                Metric::Pkts => d.pkts,
+                Metric::Bytes => d.bytes,
+                _ => d.appbytes,
+            };
+            op.test(have, *want)
+        }),
         Prim::Cmp {
             dir,
             metric: m,
