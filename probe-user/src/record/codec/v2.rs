@@ -499,9 +499,6 @@ enum CoreError {
     Bad(CodecError),
 }
 
-/// Decodes a key into `k` in place. (Built on the stack and copied out, the
-/// key's narrow stores of its addresses stalled the copy's wide loads: the
-/// store buffer cannot forward them.)
 /// Where a key's protocol number lies from the key's start, by the key's
 /// form byte (`put_key`); past any core for an unknown form, which
 /// `get_key_into` then rejects.
@@ -514,6 +511,9 @@ fn key_proto_at(form: u8) -> usize {
     }
 }
 
+/// Decodes a key into `k` in place. (Built on the stack and copied out, the
+/// key's narrow stores of its addresses stalled the copy's wide loads: the
+/// store buffer cannot forward them.)
 fn get_key_into(c: &mut R<'_>, k: &mut FlowKey) -> Result<(), CoreError> {
     let form = c.u8().ok_or(CoreError::Short)?;
     let ok = match form {
