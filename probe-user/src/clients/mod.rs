@@ -332,6 +332,10 @@ impl crate::record::codec::Keep for Selection<'_> {
         self.protos.is_none_or(|s| s.contains(proto))
     }
 
+    fn protocols(&self) -> Option<crate::filter::ProtoSet> {
+        self.protos
+    }
+
     fn key(&mut self, rec: &FlowRecord) -> bool {
         (self.want_man || !rec.kind.is_man()) && self.key.as_ref().is_none_or(|k| k.matches(rec))
     }

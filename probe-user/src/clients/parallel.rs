@@ -109,7 +109,14 @@ impl Chunk<'_> {
         mut f: impl FnMut(&mut FlowRecord, &[u8]) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
         let mut pos = 0;
+        let protos = keep.protocols();
         while pos < self.bytes.len() {
+            if let Some(p) = &protos {
+                pos += codec::skip_by_proto(&self.bytes[pos..], p);
+                if pos == self.bytes.len() {
+                    break;
+                }
+            }
             match codec::decode_kept_into(&self.bytes[pos..], rec, keep) {
                 Ok((n, kept)) => {
                     if kept && late.is_none_or(|l| l.matches(rec)) {

@@ -477,35 +477,7 @@ pub(crate) const ENCAPS_NAMES: &[(&str, u32)] = {
     ]
 };
 
-/// A set of IP protocol numbers ([`Filter::protocols`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProtoSet([u64; 4]);
-
-impl ProtoSet {
-    pub const ALL: ProtoSet = ProtoSet([u64::MAX; 4]);
-    pub const EMPTY: ProtoSet = ProtoSet([0; 4]);
-
-    pub fn of(protos: &[u8]) -> ProtoSet {
-        let mut s = ProtoSet::EMPTY;
-        for &p in protos {
-            s.0[usize::from(p >> 6)] |= 1 << (p & 63);
-        }
-        s
-    }
-
-    #[inline]
-    pub fn contains(&self, proto: u8) -> bool {
-        self.0[usize::from(proto >> 6)] >> (proto & 63) & 1 != 0
-    }
-
-    fn and(self, o: ProtoSet) -> ProtoSet {
-        ProtoSet(std::array::from_fn(|i| self.0[i] & o.0[i]))
-    }
-
-    fn or(self, o: ProtoSet) -> ProtoSet {
-        ProtoSet(std::array::from_fn(|i| self.0[i] | o.0[i]))
-    }
-}
+pub use crate::record::codec::ProtoSet;
 
 /// A filter expression. `And`/`Or` hold two or more operands.
 #[derive(Clone, Debug, PartialEq)]
