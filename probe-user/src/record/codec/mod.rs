@@ -913,9 +913,12 @@ pub fn skip_by_proto(buf: &[u8], protos: &ProtoSet) -> usize {
     }) {
         let stored = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]);
         let core_len = u16::from_le_bytes([rec[10], rec[11]]) as usize;
-        let rejected = crc32c(&rec[8..]) == stored
-            && v2::key_proto(&rec[..RECORD_HEADER_LEN + core_len])
-                .is_some_and(|p| !protos.contains(p));
+        // The protocol first: a record that stops the loop is left to the
+        // decoder whole, so its checksum is not computed twice. One that is
+        // stepped over has been checked.
+        let rejected = v2::key_proto(&rec[..RECORD_HEADER_LEN + core_len])
+            .is_some_and(|p| !protos.contains(p))
+            && crc32c(&rec[8..]) == stored;
         if !rejected {
             break;
         }
