@@ -327,6 +327,7 @@ impl FileReader {
 
     /// Moves to the next packet; `Ok(false)` at the end. The packet stays
     /// available through [`FileReader::current`] until the next call.
+    #[inline]
     pub(crate) fn advance(&mut self) -> Result<bool, CaptureError> {
         self.current = None;
         if self.done {
@@ -334,6 +335,59 @@ impl FileReader {
         }
         self.src.consume(self.pending);
         self.pending = 0;
+        if let Some(cur) = self.buffered_pcap_record() {
+            self.packets_read += 1;
+            self.captured_bytes += cur.caplen as u64;
+            self.last_ts_ns = cur.ts_ns;
+            self.pending = cur.data_at + cur.caplen;
+            self.current = Some(cur);
+            return Ok(true);
+        }
+        self.advance_slow()
+    }
+
+    /// The common case of a pcap file, without a call: the next record is
+    /// whole in the buffer and its length is sane. Anything else (a record
+    /// across the buffer's end, a bad length, pcapng) goes the general way,
+    /// which reads more or reports the fault.
+    #[inline(always)]
+    fn buffered_pcap_record(&self) -> Option<Current> {
+        let Kind::Pcap {
+            endian,
+            nanos,
+            header_len,
+            link,
+            ..
+        } = self.kind
+        else {
+            return None;
+        };
+        let h = self.src.available();
+        let head: [u8; 16] = h.get(..16)?.try_into().ok()?;
+        let word = |at: usize| {
+            let w = [head[at], head[at + 1], head[at + 2], head[at + 3]];
+            match endian {
+                Endian::Little => u32::from_le_bytes(w),
+                Endian::Big => u32::from_be_bytes(w),
+            }
+        };
+        let caplen = word(8);
+        let total = header_len + caplen as usize;
+        if caplen > MAX_CAPLEN || h.len() < total {
+            return None;
+        }
+        let ts_frac = u64::from(word(4));
+        let ts_ns = u64::from(word(0)) * NS_PER_S + if nanos { ts_frac } else { ts_frac * 1_000 };
+        Some(Current {
+            ts_ns,
+            wire_len: word(12),
+            link,
+            data_at: header_len,
+            caplen: caplen as usize,
+        })
+    }
+
+    fn advance_slow(&mut self) -> Result<bool, CaptureError> {
         let next = match self.kind {
             Kind::Pcap { .. } => self.read_pcap_record(),
             Kind::PcapNg { .. } => self.read_pcapng_packet(),
@@ -359,6 +413,7 @@ impl FileReader {
     }
 
     /// The packet the last successful [`FileReader::advance`] moved to.
+    #[inline]
     pub(crate) fn current(&self) -> Option<RawPacket<'_>> {
         let c = self.current.as_ref()?;
         let data = self.src.available().get(c.data_at..c.data_at + c.caplen)?;

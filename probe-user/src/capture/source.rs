@@ -43,6 +43,7 @@ impl ByteSource {
         self.pos
     }
 
+    #[inline]
     pub(crate) fn available(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
@@ -90,6 +91,7 @@ impl ByteSource {
     }
 
     /// Consumes `n` available bytes (at most what is available).
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.end - self.start);
         self.start += n;
