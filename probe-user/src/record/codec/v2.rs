@@ -26,6 +26,9 @@ pub const VERSION: u8 = 2;
 /// sizes its output for before writing.
 const MAX_FIXED: usize = 1024;
 
+/// The longest varint: a u64 in seven-bit groups.
+const MAX_VAR: usize = 10;
+
 /// A v2 block header: type (bit 7: critical), then the body length as a
 /// varint. Bodies of the fixed blocks are always under 128 bytes.
 pub const CRITICAL: u8 = 0x80;
@@ -60,45 +63,82 @@ fn addr_len(class: u8) -> usize {
 }
 
 /// A writer into the spare capacity of the output, reserved for the worst
-/// case: no zeroing before, one length update after.
+/// case: no zeroing before, one length update after, and no bounds check per
+/// byte (the encoder's largest output is known: [`MAX_FIXED`] plus the user
+/// data, which `encode` reserves before it makes a `W`).
 struct W<'a> {
     b: &'a mut [MaybeUninit<u8>],
     p: usize,
 }
 
 impl W<'_> {
-    #[inline]
+    /// Where the next `n` bytes go.
+    #[inline(always)]
+    fn at(&mut self, n: usize) -> *mut u8 {
+        debug_assert!(
+            self.p + n <= self.b.len(),
+            "the encoder wrote past what it reserved"
+        );
+        // SAFETY: `p + n` never exceeds the reserved length: `encode`
+        // reserves MAX_FIXED (above the largest fixed encoding) plus the user
+        // data and its block heads; debug builds check it (above).
+        unsafe { self.b.as_mut_ptr().add(self.p).cast::<u8>() }
+    }
+    #[inline(always)]
     fn u8(&mut self, v: u8) {
-        self.b[self.p].write(v);
+        let d = self.at(1);
+        // SAFETY: `at` gave room for one byte.
+        unsafe { d.write(v) };
         self.p += 1;
     }
-    #[inline]
+    #[inline(always)]
     fn bytes(&mut self, s: &[u8]) {
-        let dst = &mut self.b[self.p..self.p + s.len()];
-        for (d, &v) in dst.iter_mut().zip(s) {
-            d.write(v);
-        }
+        let d = self.at(s.len());
+        // SAFETY: `at` gave room for `s.len()` bytes; `s` is not in the
+        // output's spare capacity (it is borrowed from elsewhere).
+        unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), d, s.len()) };
         self.p += s.len();
     }
-    #[inline]
+    #[inline(always)]
+    fn array<const N: usize>(&mut self, a: [u8; N]) {
+        let d = self.at(N);
+        // SAFETY: `at` gave room for N bytes; the store is unaligned.
+        unsafe { d.cast::<[u8; N]>().write_unaligned(a) };
+        self.p += N;
+    }
+    #[inline(always)]
     fn u16(&mut self, v: u16) {
-        self.bytes(&v.to_le_bytes());
+        self.array(v.to_le_bytes());
     }
-    #[inline]
+    #[inline(always)]
     fn u32(&mut self, v: u32) {
-        self.bytes(&v.to_le_bytes());
+        self.array(v.to_le_bytes());
     }
-    #[inline]
+    #[inline(always)]
     fn u64(&mut self, v: u64) {
-        self.bytes(&v.to_le_bytes());
+        self.array(v.to_le_bytes());
     }
-    #[inline]
-    fn var(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.u8(v as u8 | 0x80);
-            v >>= 7;
+    /// A LEB128 varint: one byte for values under 128 (most), else a loop
+    /// over its bytes with no bounds check per byte.
+    #[inline(always)]
+    fn var(&mut self, v: u64) {
+        if v < 0x80 {
+            self.u8(v as u8);
+            return;
         }
-        self.u8(v as u8);
+        let d = self.at(MAX_VAR);
+        let mut rest = v;
+        let mut n = 0;
+        while rest >= 0x80 {
+            // SAFETY: `at` gave room for MAX_VAR bytes, and a u64 takes at
+            // most that many.
+            unsafe { d.add(n).write(rest as u8 | 0x80) };
+            rest >>= 7;
+            n += 1;
+        }
+        // SAFETY: as above; `n` < MAX_VAR here.
+        unsafe { d.add(n).write(rest as u8) };
+        self.p += n + 1;
     }
     /// Writes a block: type, a one-byte length, the body `f` writes.
     #[inline]
@@ -875,6 +915,44 @@ mod tests {
             b16[8..].copy_from_slice(&next(&mut x).to_le_bytes());
             let naive16 = (0..16).fold(0, |m, i| m | u32::from(b16[i] >> 7) << i);
             assert_eq!(top_bits16(&b16), naive16, "{b16:02x?}");
+        }
+    }
+
+    /// The one-store varint writes what the byte loop writes, at every
+    /// length and at each length's edges, and the reader reads it back.
+    #[test]
+    fn varints_written_in_one_store_are_leb128() {
+        let mut values = vec![0u64, u64::MAX];
+        for bits in 1..64 {
+            let edge = 1u64 << bits;
+            values.extend([edge - 1, edge, edge + 1]);
+        }
+        let mut x = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let v = next(&mut x);
+            values.push(v >> (v % 64));
+        }
+        for v in values {
+            let mut want = Vec::new();
+            let mut rest = v;
+            while rest >= 0x80 {
+                want.push(rest as u8 | 0x80);
+                rest >>= 7;
+            }
+            want.push(rest as u8);
+            let mut out: Vec<u8> = Vec::with_capacity(32);
+            let mut w = W {
+                b: out.spare_capacity_mut(),
+                p: 0,
+            };
+            w.var(v);
+            let n = w.p;
+            // SAFETY: `var` wrote its `n` bytes from the start.
+            unsafe { out.set_len(n) };
+            assert_eq!(out, want, "{v:#x}");
+            let mut r = R { b: &out, p: 0 };
+            assert_eq!(r.var(), Some(v));
+            assert_eq!(r.p, n);
         }
     }
 
