@@ -154,6 +154,28 @@ impl FlowKey {
         fmix64(h) as u32
     }
 
+    /// [`FlowKey::pair_hash`] and [`FlowKey::sym_hash`] at once, sharing the
+    /// work on the addresses: what a packet needs to find its shard and its
+    /// flow, for the cost of little more than one of them.
+    #[inline(always)]
+    pub fn pair_and_sym_hash(&self) -> (u32, u32) {
+        let per_endpoint = self.ports_are_per_endpoint();
+        let (sp, dp) = if per_endpoint {
+            (self.sport, self.dport)
+        } else {
+            (0, 0)
+        };
+        let (src, dst) = (address_word(&self.src), address_word(&self.dst));
+        let (a0, b0) = (endpoint_mix(src, 0), endpoint_mix(dst, 0));
+        let pair = a0.wrapping_add(b0) ^ (a0 ^ b0).rotate_left(13) ^ (self.class as u64) << 48;
+        let (a, b) = if per_endpoint {
+            (endpoint_mix(src, sp), endpoint_mix(dst, dp))
+        } else {
+            (a0, b0)
+        };
+        (fmix64(pair) as u32, self.sym_finish(a, b, per_endpoint))
+    }
+
     /// The direction-independent form of the key, and whether it was swapped.
     #[inline(always)]
     pub fn canonical(&self) -> (FlowKey, bool) {
@@ -176,7 +198,13 @@ impl FlowKey {
         };
         let a = endpoint_hash(&self.src, sp);
         let b = endpoint_hash(&self.dst, dp);
-        // Commutative combination, then mix in the direction-free fields.
+        self.sym_finish(a, b, per_endpoint)
+    }
+
+    /// The end of [`FlowKey::sym_hash`] from its two endpoint hashes: a
+    /// commutative combination, then the direction-free fields mixed in.
+    #[inline(always)]
+    fn sym_finish(&self, a: u64, b: u64, per_endpoint: bool) -> u32 {
         let mut h = a.wrapping_add(b) ^ (a ^ b).rotate_left(13);
         if !per_endpoint {
             h ^=
@@ -188,29 +216,48 @@ impl FlowKey {
     }
 }
 
+/// `a < b` in byte order: two big-endian words compared as a pair, not a
+/// byte loop (the same order; BPF has the byte swap too).
 #[inline(always)]
 fn lt16(a: &[u8; 16], b: &[u8; 16]) -> bool {
-    let mut i = 0;
-    while i < 16 {
-        if a[i] != b[i] {
-            return a[i] < b[i];
-        }
-        i += 1;
-    }
-    false
+    let word = |x: &[u8; 16], at: usize| {
+        u64::from_be_bytes([
+            x[at],
+            x[at + 1],
+            x[at + 2],
+            x[at + 3],
+            x[at + 4],
+            x[at + 5],
+            x[at + 6],
+            x[at + 7],
+        ])
+    };
+    (word(a, 0), word(a, 8)) < (word(b, 0), word(b, 8))
 }
 
 #[inline(always)]
 fn endpoint_hash(addr: &[u8; 16], port: u16) -> u64 {
+    endpoint_mix(address_word(addr), port)
+}
+
+/// An address folded into one word: the part of its endpoint hash that does
+/// not depend on the port.
+#[inline(always)]
+fn address_word(addr: &[u8; 16]) -> u64 {
     let lo = u64::from_le_bytes([
         addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6], addr[7],
     ]);
     let hi = u64::from_le_bytes([
         addr[8], addr[9], addr[10], addr[11], addr[12], addr[13], addr[14], addr[15],
     ]);
-    // Half a finalizer per endpoint: the full one runs once, on the
-    // combination (this runs for every packet, in the kernel and here).
-    let mut x = lo ^ hi.rotate_left(32) ^ (port as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    lo ^ hi.rotate_left(32)
+}
+
+/// Half a finalizer per endpoint: the full one runs once, on the
+/// combination (this runs for every packet, in the kernel and here).
+#[inline(always)]
+fn endpoint_mix(addr: u64, port: u16) -> u64 {
+    let mut x = addr ^ (port as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     x ^= x >> 32;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
     x ^ (x >> 29)
@@ -486,6 +533,49 @@ mod tests {
             let k = key(a, b, sp, dp);
             assert_eq!(k.sym_hash(), k.reversed().sym_hash());
             assert_eq!(k.canonical().0, k.reversed().canonical().0);
+        }
+    }
+
+    /// The word comparison orders addresses as the bytes do, whichever byte
+    /// first differs.
+    #[test]
+    fn address_order_is_byte_order() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut a = [0u8; 16];
+            for c in a.chunks_mut(8) {
+                c.copy_from_slice(&next().to_le_bytes());
+            }
+            let mut b = a;
+            // Differ from a random byte on (or not at all).
+            let from = (next() % 17) as usize;
+            for v in b.iter_mut().skip(from) {
+                *v = next() as u8;
+            }
+            assert_eq!(lt16(&a, &b), a < b, "{a:02x?} {b:02x?}");
+            assert_eq!(lt16(&b, &a), b < a, "{a:02x?} {b:02x?}");
+        }
+    }
+
+    /// The joint hash gives what the two hashes give alone, for keys whose
+    /// ports are per endpoint and keys whose ports are not.
+    #[test]
+    fn joint_hashes_are_the_two_hashes() {
+        for (a, b, sp, dp) in [(1, 2, 1000, 80), (9, 3, 5, 5), (4, 4, 1, 2), (7, 200, 0, 0)] {
+            for proto in [ipproto::TCP, ipproto::UDP, ipproto::ICMP, 47] {
+                let mut k = key(a, b, sp, dp);
+                k.proto = proto;
+                k.aux = u32::from(a) * 77;
+                assert_eq!(k.pair_and_sym_hash(), (k.pair_hash(), k.sym_hash()));
+                let r = k.reversed();
+                assert_eq!(r.pair_and_sym_hash(), k.pair_and_sym_hash());
+            }
         }
     }
 

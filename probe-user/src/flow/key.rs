@@ -189,6 +189,20 @@ pub fn fragment_key(p: &PacketInfo) -> FlowKey {
 /// flow they quote, so the mapping onto that flow happens in order with its
 /// packets whatever the number of workers.
 pub fn shard_hash(p: &PacketInfo, key: &FlowKey) -> u32 {
+    quoted_pair_hash(p, key).unwrap_or_else(|| key.pair_hash())
+}
+
+/// [`shard_hash`], and the packet's flow hash (its key's `sym_hash`, the
+/// same as its canonical key's) with it, sharing the work on the addresses.
+#[inline]
+pub fn shard_and_flow_hash(p: &PacketInfo, key: &FlowKey) -> (u32, u32) {
+    let (pair, sym) = key.pair_and_sym_hash();
+    (quoted_pair_hash(p, key).unwrap_or(pair), sym)
+}
+
+/// For an ICMP error: the pair hash of the flow it quotes.
+#[inline]
+fn quoted_pair_hash(p: &PacketInfo, key: &FlowKey) -> Option<u32> {
     if matches!(p.net, Net::Ipv4 | Net::Ipv6)
         && matches!(p.proto, ipproto::ICMP | ipproto::ICMPV6)
         && p.quoted.valid
@@ -198,9 +212,9 @@ pub fn shard_hash(p: &PacketInfo, key: &FlowKey) -> u32 {
         q.class = key.class;
         q.src = p.quoted.src;
         q.dst = p.quoted.dst;
-        return q.pair_hash();
+        return Some(q.pair_hash());
     }
-    key.pair_hash()
+    None
 }
 
 /// The quoted flow of an ICMP error, as a key (src = the quoted packet's sender).

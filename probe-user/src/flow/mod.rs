@@ -185,6 +185,9 @@ pub struct Shard {
     listed: Vec<DueKey>,
 }
 
+/// What `Shard::prefetch_flow` returns when no flow is filed under a hash.
+pub const NO_FLOW: u32 = u32::MAX;
+
 /// A flow with what is kept beside it.
 type Parts<'a> = (
     &'a mut Flow,
@@ -249,24 +252,50 @@ impl Shard {
     /// Hints the CPU to fetch the flow stored under `hash` (after
     /// `prefetch_index` had time to bring its slots in): all of it, as a
     /// packet touches its key, both directions' counters and its times, four
-    /// cache lines.
+    /// cache lines. Returns the flow's index, or [`NO_FLOW`]: a hint for
+    /// `prefetch_tcp` and `apply`, which check it before they trust it.
     #[inline]
-    pub fn prefetch_flow(&self, hash: u32) {
-        if let Some(i) = self.index.first_match(hash) {
-            prefetch_whole(self.flows.get(i));
+    pub fn prefetch_flow(&self, hash: u32) -> u32 {
+        match self.index.first_match(hash) {
+            Some(i) => {
+                prefetch_whole(self.flows.get(i));
+                i
+            }
+            None => NO_FLOW,
         }
     }
 
-    /// Hints the CPU to fetch the TCP accumulators of the flow stored under
-    /// `hash` (after `prefetch_flow` had time to bring the flow in).
+    /// Hints the CPU to fetch the TCP accumulators of flow `i`, as
+    /// `prefetch_flow` returned it (after that had time to bring the flow in).
     #[inline]
-    pub fn prefetch_tcp(&self, hash: u32) {
-        if let Some(i) = self.index.first_match(hash) {
+    pub fn prefetch_tcp(&self, i: u32) {
+        if i != NO_FLOW {
             let t = self.flows.get(i).tcp;
             if t != NO_TCP {
                 prefetch_whole(self.tcps.get(t));
             }
         }
+    }
+
+    /// [`Shard::find`], trying first the index `prefetch_flow` returned some
+    /// packets earlier: it is the flow when that flow is live, filed under
+    /// `hash`, and holds `key` (a flow created since, or a hash shared by
+    /// two keys, sends the search the usual way).
+    #[inline]
+    fn find_hinted(&self, hash: u32, key: &FlowKey, hint: u32) -> Option<u32> {
+        if hint != NO_FLOW {
+            let f = self.flows.get(hint);
+            if f.hash == hash && f.bits & bit::VACANT == 0 {
+                let same = match StoredKey::narrow(key) {
+                    Some(n) => f.key == n,
+                    None => f.key.is_wide(key, &self.wide),
+                };
+                if same {
+                    return Some(hint);
+                }
+            }
+        }
+        self.find(hash, key)
     }
 
     /// A flow, its TCP accumulators and its extras.
@@ -307,6 +336,20 @@ impl Shard {
         p: &PacketInfo,
         pkey: &FlowKey,
         flow_hash: u32,
+        payload: &[u8],
+        cfg: &EngineConfig,
+    ) {
+        self.apply_hinted(p, pkey, flow_hash, NO_FLOW, payload, cfg);
+    }
+
+    /// [`Shard::apply`] with the flow index `prefetch_flow` returned for the
+    /// packet (or [`NO_FLOW`]).
+    pub fn apply_hinted(
+        &mut self,
+        p: &PacketInfo,
+        pkey: &FlowKey,
+        flow_hash: u32,
+        hint: u32,
         payload: &[u8],
         cfg: &EngineConfig,
     ) {
@@ -373,7 +416,7 @@ impl Shard {
         self.clock = self.clock.max(ts);
 
         // Find the flow, reporting or retiring it first if its time has come.
-        if let Some(i) = self.find(hash, &ckey) {
+        if let Some(i) = self.find_hinted(hash, &ckey, hint) {
             if let Some(due) = self.flows.get(i).report_due(ts, cfg) {
                 let rec = self.take(i, Cause::Status, due);
                 self.stats.records += 1;

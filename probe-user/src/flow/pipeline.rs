@@ -20,7 +20,7 @@
 //! workers, and a tick's records are never all in memory at once. Batches are
 //! recycled: nothing is allocated per packet.
 
-use super::{key, DueKey, EngineConfig, EngineStats, FinalKey, FlowTable};
+use super::{key, DueKey, EngineConfig, EngineStats, FinalKey, FlowTable, NO_FLOW};
 use crate::capture::PacketSource;
 use crate::flow::Emitted;
 use crate::packet::{self, PacketInfo};
@@ -89,11 +89,12 @@ pub struct ReplayReport {
 }
 
 /// A parsed packet waiting in a batch.
+#[derive(Clone, Copy)]
 pub(crate) struct Item {
     pub(crate) info: PacketInfo,
     pub(crate) key: FlowKey,
     pub(crate) shard: u32,
-    /// The canonical key's `sym_hash` when the kernel already computed it; 0: compute.
+    /// The canonical key's `sym_hash`, as the kernel or the reader computed it; 0: compute.
     pub(crate) flow_hash: u32,
     pub(crate) pay_off: u32,
     pub(crate) pay_len: u32,
@@ -124,6 +125,7 @@ pub(crate) struct BatchApplier {
     pos: Vec<u32>,
     order: Vec<u32>,
     hashes: Vec<u32>,
+    hints: Vec<u32>,
 }
 
 /// How many packets ahead a batch prefetches index slots, flows, and their
@@ -139,6 +141,7 @@ impl BatchApplier {
             pos: vec![0; nshards + 1],
             order: Vec::new(),
             hashes: Vec::new(),
+            hints: Vec::new(),
         }
     }
 
@@ -187,6 +190,10 @@ impl BatchApplier {
                 }
             }));
             let hashes = &self.hashes;
+            // The flow index each packet's prefetch found, for its lookup.
+            self.hints.clear();
+            self.hints.resize(group.len(), NO_FLOW);
+            let hints = &mut self.hints;
             let mut shard = table.lock(s);
             let n = group.len();
             for k in 0..n + PREFETCH_SLOTS {
@@ -195,12 +202,12 @@ impl BatchApplier {
                 }
                 if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_FLOWS) {
                     if j < n {
-                        shard.prefetch_flow(hashes[j]);
+                        hints[j] = shard.prefetch_flow(hashes[j]);
                     }
                 }
                 if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_TCP) {
                     if j < n {
-                        shard.prefetch_tcp(hashes[j]);
+                        shard.prefetch_tcp(hints[j]);
                     }
                 }
                 let Some(j) = k.checked_sub(PREFETCH_SLOTS) else {
@@ -209,7 +216,8 @@ impl BatchApplier {
                 let it = &items[group[j] as usize];
                 let start = (it.pay_off as usize).min(payload.len());
                 let stop = (start + it.pay_len as usize).min(payload.len());
-                shard.apply(&it.info, &it.key, hashes[j], &payload[start..stop], cfg);
+                let pay = &payload[start..stop];
+                shard.apply_hinted(&it.info, &it.key, hashes[j], hints[j], pay, cfg);
             }
             records.append(&mut shard.out);
             drop(shard);
@@ -388,6 +396,14 @@ fn read_loop<S: PacketSource>(
     let mut now: u64 = 0;
     let mut next_tick: u64 = 0;
     let mut n: u64 = 0;
+    let mut scratch = Item {
+        info: PacketInfo::default(),
+        key: FlowKey::default(),
+        shard: 0,
+        flow_hash: 0,
+        pay_off: 0,
+        pay_len: 0,
+    };
 
     let send =
         |w: usize, cur: &mut Vec<Box<Batch>>, now: u64, tick: bool| -> Result<(), PipelineError> {
@@ -420,20 +436,21 @@ fn read_loop<S: PacketSource>(
         now = now.max(pkt.ts_ns);
         report.last_ts_ns = now;
 
-        // Parse straight into the batch slot of... we do not know the worker
-        // before parsing, so parse into a scratch value and move it.
-        let mut info = PacketInfo::default();
-        packet::parse(pkt.link, pkt.data, pkt.wire_len, pkt.ts_ns, &mut info);
+        // The worker is known only after parsing: parse into a scratch item
+        // (which `parse` resets) and copy it into that worker's batch once.
+        let info = &mut scratch.info;
+        packet::parse(pkt.link, pkt.data, pkt.wire_len, pkt.ts_ns, info);
         if info.malformed != packet::Malformed::None {
             report.malformed_by_reason[info.malformed as usize & 7] += 1;
         }
-        let Some(pkey) = key::packet_key(&info) else {
+        let Some(pkey) = key::packet_key(info) else {
             report.stats.unkeyed += 1;
             report.stats.packets += 1;
             report.stats.bytes += pkt.wire_len as u64;
             continue;
         };
-        let shard = table.shard_of(key::shard_hash(&info, &pkey));
+        let (shard_hash, flow_hash) = key::shard_and_flow_hash(info, &pkey);
+        let shard = table.shard_of(shard_hash);
         let w = worker_of_shard[shard];
         let b = &mut cur[w];
         let (pay_off, pay_len) = if user_len > 0 && info.payload_caplen > 0 {
@@ -447,14 +464,12 @@ fn read_loop<S: PacketSource>(
         } else {
             (0, 0)
         };
-        b.items.push(Item {
-            info,
-            key: pkey,
-            shard: shard as u32,
-            flow_hash: 0,
-            pay_off,
-            pay_len,
-        });
+        scratch.key = pkey;
+        scratch.shard = shard as u32;
+        scratch.flow_hash = flow_hash;
+        scratch.pay_off = pay_off;
+        scratch.pay_len = pay_len;
+        b.items.push(scratch);
         if b.items.len() >= batch_cap {
             send(w, &mut cur, now, false)?;
         }
@@ -691,7 +706,7 @@ pub(crate) fn writer_loop(
     // Records arrive in the workers' vectors and stay in them (a burst of
     // status records is never copied into one big vector).
     let mut pending: Vec<Vec<Emitted>> = Vec::new();
-    let mut ready: Vec<(u32, u32)> = Vec::new();
+    let mut ready: Vec<Ready> = Vec::new();
     let mut released_to = 0u64;
     let mut marks = vec![0u64; workers];
     let mut done = 0;
@@ -811,10 +826,20 @@ fn merge_finals(
     }
 }
 
+/// A pending record due for release: where it is, and the start of its
+/// sort key.
+#[derive(Clone, Copy)]
+struct Ready {
+    due_ns: u64,
+    stime_ns: u64,
+    chunk: u32,
+    at: u32,
+}
+
 /// Writes the pending records due by `wm`, in order, and keeps the rest.
 fn release(
     pending: &mut Vec<Vec<Emitted>>,
-    ready: &mut Vec<(u32, u32)>,
+    ready: &mut Vec<Ready>,
     wm: u64,
     mut write: impl FnMut(&mut FlowRecord) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
@@ -825,16 +850,36 @@ fn release(
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| e.due_ns <= wm)
-                .map(|(i, _)| (c as u32, i as u32)),
+                .map(|(i, e)| Ready {
+                    due_ns: e.due_ns,
+                    stime_ns: e.rec.stime_ns,
+                    chunk: c as u32,
+                    at: i as u32,
+                }),
         );
     }
     if ready.is_empty() {
         return Ok(());
     }
-    let at = |&(c, i): &(u32, u32)| &pending[c as usize][i as usize];
-    ready.sort_unstable_by(|a, b| sort_key(at(a)).cmp(&sort_key(at(b))));
-    for &(c, i) in ready.iter() {
-        write(&mut pending[c as usize][i as usize].rec)?;
+    // Sorted by the (due, start) copied beside each index, which decides
+    // nearly every pair without going to the (large) records; only runs that
+    // tie there are ordered by the rest of the sort key.
+    ready.sort_unstable_by_key(|r| (r.due_ns, r.stime_ns));
+    let at = |r: &Ready| &pending[r.chunk as usize][r.at as usize];
+    let mut i = 0;
+    while i < ready.len() {
+        let p = (ready[i].due_ns, ready[i].stime_ns);
+        let j = i + ready[i..]
+            .iter()
+            .take_while(|r| (r.due_ns, r.stime_ns) == p)
+            .count();
+        if j - i > 1 {
+            ready[i..j].sort_unstable_by(|a, b| sort_key(at(a)).cmp(&sort_key(at(b))));
+        }
+        i = j;
+    }
+    for r in ready.iter() {
+        write(&mut pending[r.chunk as usize][r.at as usize].rec)?;
     }
     pending.retain_mut(|chunk| {
         chunk.retain(|e| e.due_ns > wm);
@@ -981,6 +1026,46 @@ pub(crate) mod tests {
             assert_eq!(order, sorted, "{workers} workers");
             assert!(recs.iter().all(|r| r.stime_ns == t0));
             seen.push(order);
+        }
+        assert_eq!(seen[0], seen[1]);
+    }
+
+    /// Status records due together and starting together leave the writer
+    /// in key order (then last time) whatever the worker count: the
+    /// writer's sort on (due, start) hands that tie to the full sort key.
+    #[test]
+    fn status_records_due_together_are_in_key_order() {
+        let t0 = 1_700_000_000_000_000_000u64;
+        let t1 = t0 + 6_000_000_000;
+        let mut frames = Vec::new();
+        for k in 0..60u32 {
+            let host = ((k * 37) % 60) as u8 + 1;
+            frames.push((t0, udp(host, 1000 + (k % 7) as u16)));
+        }
+        // Every third flow has a later last time in its first record.
+        for k in (0..60u32).step_by(3) {
+            let host = ((k * 37) % 60) as u8 + 1;
+            frames.push((t0 + 1_000_000, udp(host, 1000 + (k % 7) as u16)));
+        }
+        // Later packets of every flow bring the tick their status records
+        // (due at t0 + 5 s) come out at.
+        for k in 0..60u32 {
+            let host = ((k * 37) % 60) as u8 + 1;
+            frames.push((t1, udp(host, 1000 + (k % 7) as u16)));
+        }
+        let mut seen = Vec::new();
+        for workers in [1, 3] {
+            let recs = replay_frames(&frames, workers);
+            assert_eq!(recs.len(), 120, "{workers} workers");
+            let status: Vec<(u64, FlowKey, u64)> = recs[..60]
+                .iter()
+                .map(|r| (r.stime_ns, r.key, r.ltime_ns))
+                .collect();
+            assert!(status.iter().all(|s| s.0 == t0), "{workers} workers");
+            let mut sorted = status.clone();
+            sorted.sort();
+            assert_eq!(status, sorted, "{workers} workers");
+            seen.push(status);
         }
         assert_eq!(seen[0], seen[1]);
     }
