@@ -8,20 +8,38 @@
 //! visits only the slots that have come up instead of every flow, so ticks
 //! can be frequent (which keeps the records waiting for the writer few)
 //! and cost what they find, not what the table holds.
+//!
+//! The slots of the next 6.4 s are lists in a ring, so filing a flow is a
+//! push; slots further ahead, or behind the ring when packet time steps
+//! back, wait in an ordered map. A visit takes slots in time order from
+//! both, in the order their flows were filed.
 
 use std::collections::BTreeMap;
 
 /// The width of a slot in packet time.
 pub const SLOT_NS: u64 = 100_000_000;
 
+/// Slots the wheel holds in lists of its own: 6.4 s ahead, past a status
+/// interval (5 s by default), so nearly every filing lands in the wheel.
+const WHEEL: u64 = 64;
+
 #[derive(Default)]
 pub struct Timers {
-    /// Slot number (time / `SLOT_NS`) → flow indices filed under it.
-    slots: BTreeMap<u64, Vec<u32>>,
-    /// Emptied slot lists, kept for reuse.
+    /// Slot `s` in `base..base + WHEEL` → the flow indices filed under it,
+    /// in `wheel[s % WHEEL]` (empty until the first filing).
+    wheel: Vec<Vec<u32>>,
+    base: u64,
+    /// Slots outside the wheel's window (far ahead, or behind it when packet
+    /// time steps back) → flow indices. A slot's entries here were all filed
+    /// before any the wheel holds for it, so taking these first keeps the
+    /// order they were filed in.
+    far: BTreeMap<u64, Vec<u32>>,
+    /// Emptied lists of `far`, kept for reuse.
     spare: Vec<Vec<u32>>,
     /// Entries to file again after a visit (reused).
     again: Vec<(u64, u32)>,
+    /// Entries a visit keeps in the slot under way (reused).
+    keep: Vec<u32>,
 }
 
 impl Timers {
@@ -29,68 +47,126 @@ impl Timers {
     #[inline]
     pub fn file(&mut self, at_ns: u64, idx: u32) {
         let slot = at_ns / SLOT_NS;
-        // Packet time mostly moves forward: the newest slot is the usual one.
-        if let Some(mut last) = self.slots.last_entry() {
-            if *last.key() == slot {
-                last.get_mut().push(idx);
-                return;
-            }
+        if self.wheel.is_empty() {
+            self.wheel = (0..WHEEL).map(|_| Vec::new()).collect();
+            self.base = slot;
+        }
+        if slot.wrapping_sub(self.base) < WHEEL {
+            self.wheel[(slot % WHEEL) as usize].push(idx);
+            return;
         }
         let spare = &mut self.spare;
-        self.slots
+        self.far
             .entry(slot)
             .or_insert_with(|| spare.pop().unwrap_or_default())
             .push(idx);
     }
 
     /// Calls `visit` with every flow filed under a slot that has begun by
-    /// `now_ns`, taking the entry out. `visit` returns the time to file the
-    /// flow under again, if any.
+    /// `now_ns`, slot by slot in time order and in filing order within a
+    /// slot, taking the entry out. `visit` returns the time to file the flow
+    /// under again, if any.
     pub fn visit(&mut self, now_ns: u64, mut visit: impl FnMut(u32) -> Option<u64>) {
         let now_slot = now_ns / SLOT_NS;
         let mut again = std::mem::take(&mut self.again);
-        while let Some(entry) = self.slots.first_entry() {
-            let slot = *entry.key();
-            if slot > now_slot {
-                break;
+        let mut keep = std::mem::take(&mut self.keep);
+        // The wheel's slots that have begun: base..=last.
+        let last = now_slot.min(self.base.saturating_add(WHEEL - 1));
+        let mut cursor = self.base;
+        loop {
+            let far_next = self
+                .far
+                .first_key_value()
+                .map(|(&k, _)| k)
+                .filter(|&k| k <= now_slot);
+            let wheel_next = if self.wheel.is_empty() {
+                None
+            } else {
+                (cursor.max(self.base)..=last)
+                    .find(|&s| !self.wheel[(s % WHEEL) as usize].is_empty())
+            };
+            let slot = match (far_next, wheel_next) {
+                (Some(f), Some(w)) => f.min(w),
+                (Some(f), None) => f,
+                (None, Some(w)) => w,
+                (None, None) => break,
+            };
+            let from_far = if far_next == Some(slot) {
+                self.far.remove(&slot)
+            } else {
+                None
+            };
+            let at = (slot % WHEEL) as usize;
+            let in_wheel = wheel_next == Some(slot);
+            let mut from_wheel = if in_wheel {
+                std::mem::take(&mut self.wheel[at])
+            } else {
+                Vec::new()
+            };
+            // The slot under way keeps what is filed under it again.
+            let mut answer = |idx: u32, keep: &mut Vec<u32>| match visit(idx) {
+                Some(t) if slot == now_slot && t / SLOT_NS == slot => keep.push(idx),
+                Some(t) => again.push((t, idx)),
+                None => {}
+            };
+            for &idx in from_far.iter().flatten() {
+                answer(idx, &mut keep);
             }
-            if slot < now_slot {
-                let mut list = entry.remove();
-                for &idx in &list {
-                    if let Some(at) = visit(idx) {
-                        again.push((at, idx));
-                    }
+            if slot == now_slot && in_wheel {
+                // Kept in place, after what the ordered map kept.
+                let mut kept = std::mem::take(&mut keep);
+                for &idx in &from_wheel {
+                    answer(idx, &mut kept);
                 }
+                from_wheel.clear();
+                from_wheel.append(&mut kept);
+                keep = kept;
+            } else {
+                for &idx in &from_wheel {
+                    answer(idx, &mut keep);
+                }
+                from_wheel.clear();
+            }
+            if let Some(mut list) = from_far {
                 list.clear();
                 self.spare.push(list);
-            } else {
-                // The slot in progress keeps what is filed under it again.
-                entry.into_mut().retain(|&idx| match visit(idx) {
-                    Some(at) if at / SLOT_NS == slot => true,
-                    Some(at) => {
-                        again.push((at, idx));
-                        false
-                    }
-                    None => false,
-                });
+            }
+            if in_wheel {
+                // The list goes back with its capacity (and what it kept).
+                self.wheel[at] = from_wheel;
+            }
+            if slot >= now_slot {
                 break;
             }
+            cursor = slot + 1;
+        }
+        if !self.wheel.is_empty() && now_slot > self.base {
+            // Every slot before the one under way is empty now: the window
+            // moves up to it.
+            self.base = now_slot;
+        }
+        for idx in keep.drain(..) {
+            self.file(now_slot * SLOT_NS, idx);
         }
         for &(at, idx) in &again {
             self.file(at, idx);
         }
         again.clear();
         self.again = again;
+        self.keep = keep;
     }
 
     /// Entries filed (stale ones included).
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.slots.values().map(Vec::len).sum()
+        self.wheel.iter().map(Vec::len).sum::<usize>()
+            + self.far.values().map(Vec::len).sum::<usize>()
     }
 
     pub fn clear(&mut self) {
-        self.slots.clear();
+        self.wheel.clear();
+        self.base = 0;
+        self.far.clear();
         self.spare.clear();
     }
 }
@@ -98,6 +174,113 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The timers as a plain ordered map (what they were before the wheel):
+    /// the model the wheel must agree with, visit for visit.
+    #[derive(Default)]
+    struct Model {
+        slots: BTreeMap<u64, Vec<u32>>,
+    }
+
+    impl Model {
+        fn file(&mut self, at_ns: u64, idx: u32) {
+            self.slots.entry(at_ns / SLOT_NS).or_default().push(idx);
+        }
+        fn visit(&mut self, now_ns: u64, mut visit: impl FnMut(u32) -> Option<u64>) {
+            let now_slot = now_ns / SLOT_NS;
+            let mut again = Vec::new();
+            while let Some(entry) = self.slots.first_entry() {
+                let slot = *entry.key();
+                if slot > now_slot {
+                    break;
+                }
+                if slot < now_slot {
+                    for idx in entry.remove() {
+                        if let Some(at) = visit(idx) {
+                            again.push((at, idx));
+                        }
+                    }
+                } else {
+                    entry.into_mut().retain(|&idx| match visit(idx) {
+                        Some(at) if at / SLOT_NS == slot => true,
+                        Some(at) => {
+                            again.push((at, idx));
+                            false
+                        }
+                        None => false,
+                    });
+                    break;
+                }
+            }
+            for (at, idx) in again {
+                self.file(at, idx);
+            }
+        }
+    }
+
+    /// Random filings (ahead, far ahead, behind, across jumps of packet
+    /// time) and random answers from the visitor: the wheel visits the same
+    /// flows in the same order as the ordered map, and holds the same.
+    #[test]
+    fn the_wheel_visits_as_an_ordered_map_does() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..200 {
+            let mut wheel = Timers::default();
+            let mut model = Model::default();
+            let mut now = 1_700_000_000 * 1_000_000_000 + next() % (10 * SLOT_NS);
+            let mut idx = 0u32;
+            for _ in 0..60 {
+                for _ in 0..next() % 40 {
+                    let at = match next() % 8 {
+                        // Behind the present (a late packet).
+                        0 => now.saturating_sub(next() % (30 * SLOT_NS)),
+                        // Past the wheel's window.
+                        1 => now + next() % (300 * SLOT_NS),
+                        _ => now + next() % (60 * SLOT_NS),
+                    };
+                    wheel.file(at, idx);
+                    model.file(at, idx);
+                    idx += 1;
+                }
+                now += match next() % 10 {
+                    // A jump of packet time past the window.
+                    0 => next() % (200 * SLOT_NS),
+                    _ => next() % (2 * SLOT_NS),
+                };
+                let seed = next();
+                let answer = |i: u32| {
+                    let h = (u64::from(i) ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                    match h % 4 {
+                        0 => None,
+                        1 => Some(now + h % (3 * SLOT_NS)),
+                        2 => Some(now + h % (90 * SLOT_NS)),
+                        _ => Some(now - now % SLOT_NS + h % SLOT_NS),
+                    }
+                };
+                let (mut seen_w, mut seen_m) = (Vec::new(), Vec::new());
+                wheel.visit(now, |i| {
+                    seen_w.push(i);
+                    answer(i)
+                });
+                model.visit(now, |i| {
+                    seen_m.push(i);
+                    answer(i)
+                });
+                assert_eq!(seen_w, seen_m, "round {round}");
+                assert_eq!(
+                    wheel.len(),
+                    model.slots.values().map(Vec::len).sum::<usize>(),
+                    "round {round}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn visits_what_has_come_up_and_files_again_what_asks() {
