@@ -996,23 +996,26 @@ pub(crate) mod tests {
         recs.clone()
     }
 
+    /// 60 UDP flows, all starting at `t0`, created in a scrambled order;
+    /// every third one sends a second packet 1 ms later (a later last time).
+    fn flows_starting_together(t0: u64) -> Vec<(u64, Vec<u8>)> {
+        let mut frames: Vec<(u64, Vec<u8>)> = (0..60).map(|k| (t0, together(k))).collect();
+        frames.extend((0..60).step_by(3).map(|k| (t0 + 1_000_000, together(k))));
+        frames
+    }
+
+    /// A packet of flow `k` of [`flows_starting_together`].
+    fn together(k: u32) -> Vec<u8> {
+        udp(((k * 37) % 60) as u8 + 1, 1000 + (k % 7) as u16)
+    }
+
     /// Final records of flows that start at the same time come out in key
     /// order (then last time), whatever the worker count and packet order:
     /// the end-of-input sort reads their keys back for the tie.
     #[test]
     fn final_records_starting_together_are_in_key_order() {
         let t0 = 1_700_000_000_000_000_000u64;
-        let mut frames = Vec::new();
-        // 60 flows, all starting at t0, created in a scrambled order; every
-        // third one sends a second packet later (a later last time).
-        for k in 0..60u32 {
-            let host = ((k * 37) % 60) as u8 + 1;
-            frames.push((t0, udp(host, 1000 + (k % 7) as u16)));
-        }
-        for k in (0..60u32).step_by(3) {
-            let host = ((k * 37) % 60) as u8 + 1;
-            frames.push((t0 + 1_000_000, udp(host, 1000 + (k % 7) as u16)));
-        }
+        let frames = flows_starting_together(t0);
         let mut seen = Vec::new();
         for workers in [1, 3] {
             let recs = replay_frames(&frames, workers);
@@ -1037,22 +1040,10 @@ pub(crate) mod tests {
     fn status_records_due_together_are_in_key_order() {
         let t0 = 1_700_000_000_000_000_000u64;
         let t1 = t0 + 6_000_000_000;
-        let mut frames = Vec::new();
-        for k in 0..60u32 {
-            let host = ((k * 37) % 60) as u8 + 1;
-            frames.push((t0, udp(host, 1000 + (k % 7) as u16)));
-        }
-        // Every third flow has a later last time in its first record.
-        for k in (0..60u32).step_by(3) {
-            let host = ((k * 37) % 60) as u8 + 1;
-            frames.push((t0 + 1_000_000, udp(host, 1000 + (k % 7) as u16)));
-        }
+        let mut frames = flows_starting_together(t0);
         // Later packets of every flow bring the tick their status records
         // (due at t0 + 5 s) come out at.
-        for k in 0..60u32 {
-            let host = ((k * 37) % 60) as u8 + 1;
-            frames.push((t1, udp(host, 1000 + (k % 7) as u16)));
-        }
+        frames.extend((0..60).map(|k| (t1, together(k))));
         let mut seen = Vec::new();
         for workers in [1, 3] {
             let recs = replay_frames(&frames, workers);
