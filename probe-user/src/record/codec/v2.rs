@@ -918,10 +918,10 @@ mod tests {
         }
     }
 
-    /// The one-store varint writes what the byte loop writes, at every
-    /// length and at each length's edges, and the reader reads it back.
+    /// The unchecked varint writer writes plain LEB128, at every length and
+    /// at each length's edges, and the reader reads it back.
     #[test]
-    fn varints_written_in_one_store_are_leb128() {
+    fn varints_written_without_checks_are_leb128() {
         let mut values = vec![0u64, u64::MAX];
         for bits in 1..64 {
             let edge = 1u64 << bits;
