@@ -103,29 +103,18 @@ impl Timers {
             } else {
                 Vec::new()
             };
-            // The slot under way keeps what is filed under it again.
-            let mut answer = |idx: u32, keep: &mut Vec<u32>| match visit(idx) {
-                Some(t) if slot == now_slot && t / SLOT_NS == slot => keep.push(idx),
-                Some(t) => again.push((t, idx)),
-                None => {}
-            };
-            for &idx in from_far.iter().flatten() {
-                answer(idx, &mut keep);
+            for &idx in from_far.iter().flatten().chain(&from_wheel) {
+                match visit(idx) {
+                    // The slot under way keeps what is filed under it again.
+                    Some(t) if slot == now_slot && t / SLOT_NS == slot => keep.push(idx),
+                    Some(t) => again.push((t, idx)),
+                    None => {}
+                }
             }
-            if slot == now_slot && in_wheel {
-                // Kept in place, after what the ordered map kept.
-                let mut kept = std::mem::take(&mut keep);
-                for &idx in &from_wheel {
-                    answer(idx, &mut kept);
-                }
-                from_wheel.clear();
-                from_wheel.append(&mut kept);
-                keep = kept;
-            } else {
-                for &idx in &from_wheel {
-                    answer(idx, &mut keep);
-                }
-                from_wheel.clear();
+            from_wheel.clear();
+            if in_wheel && slot == now_slot {
+                // What the slot keeps stays in its list, in order.
+                from_wheel.append(&mut keep);
             }
             if let Some(mut list) = from_far {
                 list.clear();
