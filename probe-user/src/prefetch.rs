@@ -17,10 +17,17 @@ pub fn prefetch<T>(p: *const T) {
 /// Hints the CPU to fetch every cache line of `v`.
 #[inline(always)]
 pub fn prefetch_whole<T>(v: &T) {
-    let p = v as *const T as *const u8;
-    let mut off = 0;
-    while off < std::mem::size_of::<T>() {
-        prefetch(p.wrapping_add(off));
-        off += 64;
+    prefetch_span(v as *const T as usize, std::mem::size_of::<T>());
+}
+
+/// Hints the CPU to fetch every cache line of the `len` bytes at address
+/// `at` (which need not hold anything: a prefetch never faults).
+#[inline(always)]
+pub fn prefetch_span(at: usize, len: usize) {
+    let mut line = at & !63;
+    let end = at.wrapping_add(len);
+    while line < end {
+        prefetch(line as *const u8);
+        line += 64;
     }
 }

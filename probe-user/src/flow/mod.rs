@@ -20,7 +20,7 @@ pub mod state;
 mod timers;
 
 use crate::packet::{Net, PacketInfo};
-use crate::prefetch::prefetch_whole;
+use crate::prefetch::{prefetch_span, prefetch_whole};
 use crate::record::{Cause, FlowKey, FlowRecord};
 use hashbrown::HashTable;
 use index::FlowIndex;
@@ -567,13 +567,17 @@ impl Shard {
         let Shard {
             timers,
             flows,
+            tcps,
             scratch,
             clock,
             ..
         } = self;
         *clock = (*clock).max(now_ns);
         let step = idle_step(cfg);
-        timers.visit(now_ns, |idx| {
+        timers.visit(now_ns, |idx, ahead| {
+            if ahead != timers::NONE_AHEAD {
+                prefetch_whole(flows.get(ahead));
+            }
             let f = flows.get_mut(idx);
             if f.bits & (bit::VACANT | bit::LISTED | bit::RETIRING) != 0 {
                 // Forgotten, or already seen by this tick.
@@ -589,6 +593,11 @@ impl Shard {
             }
             if f.pending() {
                 f.bits |= bit::LISTED;
+                let tcp_at = if f.tcp == NO_TCP {
+                    0
+                } else {
+                    tcps.get(f.tcp) as *const TcpAcc as usize
+                };
                 out.push(DueKey {
                     due_ns: at,
                     stime_ns: f.record_stime(),
@@ -596,6 +605,8 @@ impl Shard {
                     shard,
                     idx,
                     hash: f.hash,
+                    flow_at: f as *const Flow as usize,
+                    tcp_at,
                 });
             } else {
                 f.bits |= bit::RETIRING;
@@ -732,6 +743,23 @@ pub struct DueKey {
     pub idx: u32,
     /// The flow's index hash (to retire it without looking it up).
     pub hash: u32,
+    /// Where the flow and its TCP accumulators (0: none) were when listed,
+    /// for [`DueKey::prefetch`] only. Slab entries do not move and nothing
+    /// is applied between listing and taking, so they are still there;
+    /// a prefetch never faults in any case.
+    pub flow_at: usize,
+    pub tcp_at: usize,
+}
+
+impl DueKey {
+    /// Hints the CPU to fetch what `take_due` will read for this record.
+    #[inline]
+    pub fn prefetch(&self) {
+        prefetch_span(self.flow_at, std::mem::size_of::<Flow>());
+        if self.tcp_at != 0 {
+            prefetch_span(self.tcp_at, std::mem::size_of::<TcpAcc>());
+        }
+    }
 }
 
 /// The sharded flow table shared by all workers.

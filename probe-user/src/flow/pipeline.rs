@@ -133,6 +133,8 @@ pub(crate) struct BatchApplier {
 const PREFETCH_SLOTS: usize = 12;
 const PREFETCH_FLOWS: usize = 7;
 const PREFETCH_TCP: usize = 3;
+/// How many status records ahead a tick prefetches the flows to take.
+const TAKE_AHEAD: usize = 8;
 
 impl BatchApplier {
     pub(crate) fn new(nshards: usize) -> BatchApplier {
@@ -541,7 +543,12 @@ fn worker_loop(
             sort_in_output_order(&mut due, table);
             for (n, chunk) in due.chunks(TICK_CHUNK).enumerate() {
                 let mut v = Vec::with_capacity(chunk.len());
-                for k in chunk {
+                for (j, k) in chunk.iter().enumerate() {
+                    // The flows are taken in output order, scattered through
+                    // memory: fetch a few ahead so their misses overlap.
+                    if let Some(a) = due.get(n * TICK_CHUNK + j + TAKE_AHEAD) {
+                        a.prefetch();
+                    }
                     v.push(table.lock(k.shard as usize).take_due(k, b.now_ns, cfg));
                 }
                 if let Some(next) = due.get((n + 1) * TICK_CHUNK) {
