@@ -170,8 +170,6 @@ pub struct Shard {
     /// When each flow next needs attention (a record due, an idle timeout):
     /// every flow is filed there once, no later than that time.
     timers: Timers,
-    /// The latest packet or tick time this shard has seen.
-    clock: u64,
     /// What only some runs keep per flow (`-J`, `-U`), by flow index; empty
     /// otherwise, so a flow does not carry a pointer for it.
     exts: Vec<Option<Box<FlowExt>>>,
@@ -206,14 +204,6 @@ fn parts<'a>(
     let tcp = (f.tcp != NO_TCP).then(|| tcps.get_mut(f.tcp));
     let ext = exts.get_mut(i as usize).and_then(|e| e.as_deref_mut());
     (f, tcp, ext)
-}
-
-/// How far on an idle flow is filed again: a status interval (or a scan
-/// interval, ticks being that far apart, if it is longer), so that a packet
-/// starting a record finds the flow filed no later than the record's due,
-/// or than the first tick that could report it.
-fn idle_step(cfg: &EngineConfig) -> u64 {
-    cfg.status_interval_ns.max(cfg.scan_interval_ns)
 }
 
 #[inline]
@@ -410,10 +400,6 @@ impl Shard {
         // A key built from the requester's side for a reply (ARP).
         let reply = key::arp_reply(p);
 
-        // A packet stamped before the latest time this shard has seen may
-        // start a record due before the time its flow is filed under.
-        let late = ts < self.clock;
-        self.clock = self.clock.max(ts);
 
         // Find the flow, reporting or retiring it first if its time has come.
         if let Some(i) = self.find_hinted(hash, &ckey, hint) {
@@ -428,10 +414,9 @@ impl Shard {
                 let was_pending = f.pending();
                 let (f, tcp, ext) = self.parts(i);
                 f.update(tcp, ext, p, from_src, payload, cfg);
-                if !was_pending && late {
-                    // The flow's entry is filed no later than a status
-                    // interval after the latest time seen (see `take_due`),
-                    // so only a late packet's record can be due before it.
+                if !was_pending {
+                    // A new record: the flow, filed under the end of its idle
+                    // timeout, is now next due when the record is.
                     let due = f.due_ns(cfg);
                     self.timers.file(due, i);
                 }
@@ -439,16 +424,13 @@ impl Shard {
                 return;
             }
             // Idle too long: the packet starts a new flow with the same key,
-            // in the same place: the index entry stays, and so does the
-            // timer entry (filed no later than the new record's due).
+            // in the same place: the index entry stays.
             self.restart(i, p, &pkey, swapped, hash, cfg);
             let from_src = self.flows.get(i).from_src(swapped) != reply;
             let (f, tcp, ext) = self.parts(i);
             f.update(tcp, ext, p, from_src, payload, cfg);
-            if late {
-                let due = f.due_ns(cfg);
-                self.timers.file(due, i);
-            }
+            let due = f.due_ns(cfg);
+            self.timers.file(due, i);
             self.stats.flows_created += 1;
             self.register_fragment(p, &ckey, hash, ts, cfg);
             return;
@@ -569,11 +551,8 @@ impl Shard {
             flows,
             tcps,
             scratch,
-            clock,
             ..
         } = self;
-        *clock = (*clock).max(now_ns);
-        let step = idle_step(cfg);
         timers.visit(now_ns, |idx, ahead| {
             if ahead != timers::NONE_AHEAD {
                 prefetch_whole(flows.get(ahead));
@@ -585,11 +564,7 @@ impl Shard {
             }
             let at = f.next_event_ns(cfg);
             if at > now_ns {
-                return Some(if f.pending() {
-                    at
-                } else {
-                    at.min(now_ns.saturating_add(step))
-                });
+                return Some(at);
             }
             if f.pending() {
                 f.bits |= bit::LISTED;
@@ -629,9 +604,8 @@ impl Shard {
             f.bits |= bit::RETIRING;
             self.scratch.push((k.hash, k.idx));
         } else {
-            let step = idle_step(cfg);
-            self.timers
-                .file(expire.min(now_ns.saturating_add(step)), k.idx);
+            // A packet starting the next record files the flow again.
+            self.timers.file(expire, k.idx);
         }
         Emitted {
             due_ns: k.due_ns,

@@ -19,9 +19,10 @@ use std::collections::BTreeMap;
 /// The width of a slot in packet time.
 pub const SLOT_NS: u64 = 100_000_000;
 
-/// Slots the wheel holds in lists of its own: 6.4 s ahead, past a status
-/// interval (5 s by default), so nearly every filing lands in the wheel.
-const WHEEL: u64 = 64;
+/// Slots the wheel holds in lists of its own: 102.4 s ahead, past a status
+/// interval (5 s by default) and the idle timeouts (60 s at most by
+/// default) that follow a report, so nearly every filing lands in the wheel.
+const WHEEL: u64 = 1024;
 
 /// How far ahead of the entry it visits [`Timers::visit`] names the next.
 pub const AHEAD: usize = 12;
@@ -45,13 +46,28 @@ pub struct Timers {
     again: Vec<(u64, u32)>,
     /// Entries a visit keeps in the slot under way (reused).
     keep: Vec<u32>,
+    /// By flow index: the low byte of the slot it was last filed under. A
+    /// later filing supersedes the earlier ones, whose entries a visit then
+    /// passes over without calling the visitor, that is without touching
+    /// the flow (one byte per flow, where the flow is a few cache lines
+    /// somewhere in the table). Slots 256 apart share a byte: such an old
+    /// entry is visited, as every entry was before, and the visitor's own
+    /// checks find it stale.
+    stamp: Vec<u8>,
 }
 
 impl Timers {
-    /// Files flow `idx` under packet time `at_ns`.
+    /// Files flow `idx` under packet time `at_ns`, in place of where it was
+    /// filed before: only the latest filing of a flow is visited. That time
+    /// must therefore be no later than the flow next needs attention.
     #[inline]
     pub fn file(&mut self, at_ns: u64, idx: u32) {
         let slot = at_ns / SLOT_NS;
+        let i = idx as usize;
+        if i >= self.stamp.len() {
+            self.stamp.resize((i + 1).next_power_of_two(), 0);
+        }
+        self.stamp[i] = slot as u8;
         if self.wheel.is_empty() {
             self.wheel = (0..WHEEL).map(|_| Vec::new()).collect();
             self.base = slot;
@@ -68,10 +84,11 @@ impl Timers {
     }
 
     /// Calls `visit` with every flow filed under a slot that has begun by
-    /// `now_ns`, slot by slot in time order and in filing order within a
-    /// slot, taking the entry out. `visit` returns the time to file the flow
+    /// `now_ns` (and not filed again since), slot by slot in time order and
+    /// in filing order within a slot, taking the entry out. `visit` returns the time to file the flow
     /// under again, if any. Its second argument is the entry [`AHEAD`] places
-    /// later in the same slot, or [`NONE_AHEAD`]: the flows are scattered
+    /// later in the same slot if that one will be visited, or
+    /// [`NONE_AHEAD`]: the flows are scattered
     /// through memory, and a visitor that prefetches that one overlaps the
     /// cache misses instead of taking them one after another.
     pub fn visit(&mut self, now_ns: u64, mut visit: impl FnMut(u32, u32) -> Option<u64>) {
@@ -112,10 +129,16 @@ impl Timers {
                 Vec::new()
             };
             let far_list = from_far.as_deref().unwrap_or(&[]);
+            let stamp = slot as u8;
             for (n, &idx) in far_list.iter().chain(&from_wheel).enumerate() {
+                if self.stamp[idx as usize] != stamp {
+                    // Filed again since, under another slot.
+                    continue;
+                }
                 let ahead = far_list
                     .get(n + AHEAD)
                     .or_else(|| from_wheel.get(n + AHEAD - far_list.len()))
+                    .filter(|&&i| self.stamp[i as usize] == stamp)
                     .map_or(NONE_AHEAD, |&i| i);
                 match visit(idx, ahead) {
                     // The slot under way keeps what is filed under it again.
@@ -166,6 +189,7 @@ impl Timers {
     }
 
     pub fn clear(&mut self) {
+        self.stamp.clear();
         self.wheel.clear();
         self.base = 0;
         self.far.clear();
@@ -179,14 +203,21 @@ mod tests {
 
     /// The timers as a plain ordered map (what they were before the wheel):
     /// the model the wheel must agree with, visit for visit.
+    /// A flow's latest filing supersedes the earlier ones, which a visit
+    /// passes over unless their slot has the same low byte.
     #[derive(Default)]
     struct Model {
         slots: BTreeMap<u64, Vec<u32>>,
+        latest: std::collections::HashMap<u32, u64>,
     }
 
     impl Model {
         fn file(&mut self, at_ns: u64, idx: u32) {
             self.slots.entry(at_ns / SLOT_NS).or_default().push(idx);
+            self.latest.insert(idx, at_ns / SLOT_NS);
+        }
+        fn current(&self, idx: u32, slot: u64) -> bool {
+            self.latest[&idx] as u8 == slot as u8
         }
         fn visit(&mut self, now_ns: u64, mut visit: impl FnMut(u32) -> Option<u64>) {
             let now_slot = now_ns / SLOT_NS;
@@ -196,21 +227,24 @@ mod tests {
                 if slot > now_slot {
                     break;
                 }
-                if slot < now_slot {
-                    for idx in entry.remove() {
-                        if let Some(at) = visit(idx) {
-                            again.push((at, idx));
-                        }
+                let list = std::mem::take(entry.into_mut());
+                let mut kept = Vec::new();
+                for idx in list {
+                    if !self.current(idx, slot) {
+                        continue;
                     }
+                    match visit(idx) {
+                        Some(at) if slot == now_slot && at / SLOT_NS == slot => kept.push(idx),
+                        Some(at) => again.push((at, idx)),
+                        None => {}
+                    }
+                }
+                if kept.is_empty() {
+                    self.slots.remove(&slot);
                 } else {
-                    entry.into_mut().retain(|&idx| match visit(idx) {
-                        Some(at) if at / SLOT_NS == slot => true,
-                        Some(at) => {
-                            again.push((at, idx));
-                            false
-                        }
-                        None => false,
-                    });
+                    self.slots.insert(slot, kept);
+                }
+                if slot == now_slot {
                     break;
                 }
             }
@@ -243,25 +277,34 @@ mod tests {
                         // Behind the present (a late packet).
                         0 => now.saturating_sub(next() % (30 * SLOT_NS)),
                         // Past the wheel's window.
-                        1 => now + next() % (300 * SLOT_NS),
+                        1 => now + next() % (3 * WHEEL * SLOT_NS),
                         _ => now + next() % (60 * SLOT_NS),
                     };
-                    wheel.file(at, idx);
-                    model.file(at, idx);
-                    idx += 1;
+                    // A new flow, or one filed again (which supersedes
+                    // where it was filed before).
+                    let id = if idx > 0 && next() % 3 == 0 {
+                        (next() % u64::from(idx)) as u32
+                    } else {
+                        idx += 1;
+                        idx - 1
+                    };
+                    wheel.file(at, id);
+                    model.file(at, id);
                 }
                 now += match next() % 10 {
                     // A jump of packet time past the window.
-                    0 => next() % (200 * SLOT_NS),
+                    0 => next() % (2 * WHEEL * SLOT_NS),
                     _ => next() % (2 * SLOT_NS),
                 };
                 let seed = next();
                 let answer = |i: u32| {
-                    let h = (u64::from(i) ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                    let wide = (u64::from(i) ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    let h = wide >> 40;
                     match h % 4 {
                         0 => None,
                         1 => Some(now + h % (3 * SLOT_NS)),
-                        2 => Some(now + h % (90 * SLOT_NS)),
+                        // Anywhere up to past the window.
+                        2 => Some(now + (wide >> 8) % (2 * WHEEL * SLOT_NS)),
                         _ => Some(now - now % SLOT_NS + h % SLOT_NS),
                     }
                 };
@@ -272,10 +315,11 @@ mod tests {
                     aheads.push(ahead);
                     answer(i)
                 });
-                // What a visit names ahead is what it visits that much later.
+                // What a visit names ahead, it visits within that many more.
                 for (n, &a) in aheads.iter().enumerate() {
                     if a != NONE_AHEAD {
-                        assert_eq!(seen_w.get(n + AHEAD), Some(&a), "round {round}");
+                        let next = &seen_w[n + 1..(n + 1 + AHEAD).min(seen_w.len())];
+                        assert!(next.contains(&a), "round {round}");
                     }
                 }
                 model.visit(now, |i| {
