@@ -206,6 +206,12 @@ fn parts<'a>(
     (f, tcp, ext)
 }
 
+/// How far ahead a reported flow is filed (see [`Shard::take_due`]): a
+/// status interval, or a scan interval if ticks are further apart.
+fn idle_step(cfg: &EngineConfig) -> u64 {
+    cfg.status_interval_ns.max(cfg.scan_interval_ns)
+}
+
 #[inline]
 fn h64(h: u32) -> u64 {
     // hashbrown uses the top 7 bits for its control bytes: spread the 32-bit hash.
@@ -604,8 +610,13 @@ impl Shard {
             f.bits |= bit::RETIRING;
             self.scratch.push((k.hash, k.idx));
         } else {
-            // A packet starting the next record files the flow again.
-            self.timers.file(expire, k.idx);
+            // A packet starting the next record files the flow again under
+            // that record's due. Until then the flow is filed a status
+            // interval ahead: an entry that a packet supersedes waits in the
+            // timers that long at most, and a flow found idle then is filed
+            // under the end of its timeout.
+            self.timers
+                .file(expire.min(now_ns.saturating_add(idle_step(cfg))), k.idx);
         }
         Emitted {
             due_ns: k.due_ns,

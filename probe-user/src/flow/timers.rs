@@ -19,10 +19,11 @@ use std::collections::BTreeMap;
 /// The width of a slot in packet time.
 pub const SLOT_NS: u64 = 100_000_000;
 
-/// Slots the wheel holds in lists of its own: 102.4 s ahead, past a status
-/// interval (5 s by default) and the idle timeouts (60 s at most by
-/// default) that follow a report, so nearly every filing lands in the wheel.
-const WHEEL: u64 = 1024;
+/// Slots the wheel holds in lists of its own: 6.4 s ahead, past a status
+/// interval (5 s by default), so nearly every filing lands in the wheel.
+/// (Each list keeps its capacity, so a wider wheel holds more memory: a
+/// flow's idle timeout, filed once per idle spell, waits in the map.)
+const WHEEL: u64 = 64;
 
 /// How far ahead of the entry it visits [`Timers::visit`] names the next.
 pub const AHEAD: usize = 12;
