@@ -95,10 +95,13 @@ pub struct ProbeArgs {
     /// Worker threads applying packets to the flow table.
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
-    /// Flow table shards (rounded up to a power of two). Default: 8 per
-    /// worker in replay (each worker owns its shards, so fewer and fuller
-    /// shards let a batch prefetch its lookups), 256 in live capture (workers
-    /// share the table, so more locks mean less contention).
+    /// Flow table shards (rounded up to a power of two). Default in replay:
+    /// one per worker when the workers are a power of two, else 8 per worker
+    /// (so that rounding up leaves the workers' shares even). Each worker
+    /// owns its shards, and a batch applies shard by shard, prefetching its
+    /// lookups a dozen packets ahead within each: fewer, fuller shards keep
+    /// that pipeline full. 256 in live capture (workers share the table, so
+    /// more locks mean less contention).
     #[arg(long, value_name = "N")]
     pub shards: Option<usize>,
     /// Do not pin threads to CPUs.
@@ -283,7 +286,7 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             status_interval_ns: (a.status_interval * 1e9) as u64,
             user_data_len: a.user_data.min(65536),
             jitter: a.jitter,
-            shards: a.shards.unwrap_or(workers * 8).clamp(1, 1 << 16),
+            shards: a.shards.unwrap_or(replay_shards(workers)).clamp(1, 1 << 16),
             ..EngineConfig::default()
         },
         workers,
@@ -359,6 +362,15 @@ fn run(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The replay's default shard count (see `--shards`).
+fn replay_shards(workers: usize) -> usize {
+    if workers.is_power_of_two() {
+        workers
+    } else {
+        workers * 8
+    }
 }
 
 fn sink_options(a: &ProbeArgs) -> SinkOptions {
@@ -603,6 +615,18 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replay_shards_divide_evenly_among_the_workers() {
+        for workers in 1..=64 {
+            let shards = replay_shards(workers).next_power_of_two();
+            let share = |w: usize| (0..shards).filter(|s| s % workers == w).count();
+            let (lo, hi) = (share(workers - 1), share(0));
+            assert!(hi - lo <= 1 && lo * 8 >= hi * 7, "{workers} workers: {lo}..{hi} shards each");
+        }
+        assert_eq!(replay_shards(1), 1);
+        assert_eq!(replay_shards(2), 2);
+    }
 
     fn parse(cli: &[&str], file: &str) -> Result<ProbeArgs, String> {
         let d = tempfile::tempdir().map_err(|e| e.to_string())?;
