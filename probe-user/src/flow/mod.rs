@@ -168,7 +168,7 @@ pub struct Shard {
     /// The addresses of the flows whose keys do not fit a [`StoredKey`].
     wide: Slab<WideAddrs>,
     /// When each flow next needs attention (a record due, an idle timeout):
-    /// every flow is filed there once, no later than that time.
+    /// every flow's latest filing there is no later than that time.
     timers: Timers,
     /// What only some runs keep per flow (`-J`, `-U`), by flow index; empty
     /// otherwise, so a flow does not carry a pointer for it.
@@ -406,7 +406,6 @@ impl Shard {
         // A key built from the requester's side for a reply (ARP).
         let reply = key::arp_reply(p);
 
-
         // Find the flow, reporting or retiring it first if its time has come.
         if let Some(i) = self.find_hinted(hash, &ckey, hint) {
             if let Some(due) = self.flows.get(i).report_due(ts, cfg) {
@@ -421,8 +420,8 @@ impl Shard {
                 let (f, tcp, ext) = self.parts(i);
                 f.update(tcp, ext, p, from_src, payload, cfg);
                 if !was_pending {
-                    // A new record: the flow, filed under the end of its idle
-                    // timeout, is now next due when the record is.
+                    // A new record: the flow is next due when the record is
+                    // (after its last report it was filed for later).
                     let due = f.due_ns(cfg);
                     self.timers.file(due, i);
                 }
