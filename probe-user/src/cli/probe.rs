@@ -535,9 +535,11 @@ fn run_live(a: &ProbeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             },
             workers: 1,
             pin: !a.no_pin,
+            // Measured for live capture with this size (the replay's
+            // default is smaller).
+            batch: 1024,
             man_records: !a.no_man,
             srcid: a.srcid,
-            ..ReplayConfig::default()
         },
         ..LiveConfig::default()
     };
@@ -622,7 +624,10 @@ mod tests {
             let shards = replay_shards(workers).next_power_of_two();
             let share = |w: usize| (0..shards).filter(|s| s % workers == w).count();
             let (lo, hi) = (share(workers - 1), share(0));
-            assert!(hi - lo <= 1 && lo * 8 >= hi * 7, "{workers} workers: {lo}..{hi} shards each");
+            assert!(
+                hi - lo <= 1 && lo * 8 >= hi * 7,
+                "{workers} workers: {lo}..{hi} shards each"
+            );
         }
         assert_eq!(replay_shards(1), 1);
         assert_eq!(replay_shards(2), 2);
