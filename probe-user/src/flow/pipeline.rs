@@ -425,8 +425,9 @@ pub fn replay<S: PacketSource>(
 
 /// Reads, parses and keys packets into the current batch of each worker;
 /// `dispatch(w, batch)` hands worker `w` its full batch and leaves an empty
-/// one in its place.
-#[allow(clippy::too_many_arguments)]
+/// one in its place. (The batches are boxes because they travel through
+/// channels between threads; the reader holds those same boxes.)
+#[allow(clippy::too_many_arguments, clippy::vec_box)]
 fn read_loop<S: PacketSource>(
     src: &mut S,
     cfg: &ReplayConfig,
