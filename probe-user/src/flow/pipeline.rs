@@ -353,7 +353,7 @@ pub fn replay<S: PacketSource>(
             nshards,
             vec![Box::new(Batch::new(batch_cap))],
             |_, b| {
-                worker.handle(&table, &cfg.engine, b)?;
+                inline_handle(worker, &table, &cfg.engine, b)?;
                 b.clear();
                 Ok(())
             },
@@ -388,7 +388,7 @@ pub fn replay<S: PacketSource>(
     eof.eof = true;
     let mut worker_err = None;
     if let Some(mut worker) = inline.take() {
-        match worker.handle(&table, &cfg.engine, &eof) {
+        match inline_handle(&mut worker, &table, &cfg.engine, &eof) {
             Ok(st) => report.stats.add(&st.unwrap_or_default()),
             Err(e) => worker_err = Some(e),
         }
@@ -672,6 +672,20 @@ impl Worker {
         }
         Ok(None)
     }
+}
+
+/// [`Worker::handle`] on the reader's thread, a panic in it reported as a
+/// worker thread's would be (an error, not the end of the process).
+fn inline_handle(
+    worker: &mut Worker,
+    table: &FlowTable,
+    cfg: &EngineConfig,
+    b: &Batch,
+) -> Result<Option<EngineStats>, PipelineError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        worker.handle(table, cfg, b)
+    }))
+    .unwrap_or_else(|_| Err(PipelineError::Worker("a worker panicked".into())))
 }
 
 /// A worker thread: applies the batches the reader sends, and gives them back.
