@@ -60,6 +60,17 @@ enum Endian {
     Big,
 }
 
+/// A pcap record header's time (ns), captured length and wire length.
+/// Out-of-range fractions (seen in the wild) carry into the seconds; no
+/// overflow: u32 seconds * 1e9 + u32 * 1000 < 2^63.
+#[inline(always)]
+fn record_header(endian: Endian, nanos: bool, h: &[u8]) -> (u64, u32, u32) {
+    let ts_s = u64::from(endian.u32(h, 0));
+    let ts_frac = u64::from(endian.u32(h, 4));
+    let ts_ns = ts_s * NS_PER_S + if nanos { ts_frac } else { ts_frac * 1_000 };
+    (ts_ns, endian.u32(h, 8), endian.u32(h, 12))
+}
+
 impl Endian {
     // Callers check lengths first; a short slice reads as zero rather than panicking.
     fn u16(self, b: &[u8], at: usize) -> u16 {
@@ -71,6 +82,7 @@ impl Endian {
         }
     }
 
+    #[inline(always)]
     fn u32(self, b: &[u8], at: usize) -> u32 {
         let Some(s) = b.get(at..at + 4) else { return 0 };
         let a = [s[0], s[1], s[2], s[3]];
@@ -363,24 +375,15 @@ impl FileReader {
             return None;
         };
         let h = self.src.available();
-        let head: [u8; 16] = h.get(..16)?.try_into().ok()?;
-        let word = |at: usize| {
-            let w = [head[at], head[at + 1], head[at + 2], head[at + 3]];
-            match endian {
-                Endian::Little => u32::from_le_bytes(w),
-                Endian::Big => u32::from_be_bytes(w),
-            }
-        };
-        let caplen = word(8);
+        let head: &[u8; 16] = h.get(..16)?.try_into().ok()?;
+        let (ts_ns, caplen, wire_len) = record_header(endian, nanos, head);
         let total = header_len + caplen as usize;
         if caplen > MAX_CAPLEN || h.len() < total {
             return None;
         }
-        let ts_frac = u64::from(word(4));
-        let ts_ns = u64::from(word(0)) * NS_PER_S + if nanos { ts_frac } else { ts_frac * 1_000 };
         Some(Current {
             ts_ns,
-            wire_len: word(12),
+            wire_len,
             link,
             data_at: header_len,
             caplen: caplen as usize,
@@ -552,10 +555,7 @@ impl FileReader {
             return Err(self.truncated("packet record header", header_len, have));
         }
         let h = self.src.available();
-        let ts_s = u64::from(endian.u32(h, 0));
-        let ts_frac = u64::from(endian.u32(h, 4));
-        let caplen = endian.u32(h, 8);
-        let wire_len = endian.u32(h, 12);
+        let (ts_ns, caplen, wire_len) = record_header(endian, nanos, h);
         if caplen > MAX_CAPLEN {
             return Err(self.corrupt(
                 self.src.pos(),
@@ -566,9 +566,6 @@ impl FileReader {
         }
         let total = header_len + caplen as usize;
         self.need(total, "packet record")?;
-        // Out-of-range fractions (seen in the wild) carry into the seconds; no overflow:
-        // u32 seconds * 1e9 + u32 * 1000 < 2^63.
-        let ts_ns = ts_s * NS_PER_S + if nanos { ts_frac } else { ts_frac * 1_000 };
         self.pending = total;
         Ok(Some(Current {
             ts_ns,
