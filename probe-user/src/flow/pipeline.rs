@@ -289,10 +289,8 @@ pub fn replay<S: PacketSource>(
     let mut from_worker: Vec<Receiver<Box<Batch>>> = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
     let mut fin_rxs = Vec::with_capacity(workers);
-    // One worker: the reader applies its batches itself. A batch then stays
-    // in this core's cache from parsing to applying; handing it to another
-    // thread would move every packet's summary between cores and save no
-    // time, as the two would take turns.
+    // One worker: the reader applies its batches itself (see the module
+    // documentation).
     let mut inline: Option<Worker> = None;
     for w in 0..workers {
         let (fin_tx, fin_rx) = bounded::<Vec<Emitted>>(2);

@@ -86,12 +86,12 @@ impl Timers {
 
     /// Calls `visit` with every flow filed under a slot that has begun by
     /// `now_ns` (and not filed again since), slot by slot in time order and
-    /// in filing order within a slot, taking the entry out. `visit` returns the time to file the flow
-    /// under again, if any. Its second argument is the entry [`AHEAD`] places
-    /// later in the same slot if that one will be visited, or
-    /// [`NONE_AHEAD`]: the flows are scattered
-    /// through memory, and a visitor that prefetches that one overlaps the
-    /// cache misses instead of taking them one after another.
+    /// in filing order within a slot, taking the entry out. `visit` returns
+    /// the time to file the flow under again, if any. Its second argument is
+    /// the entry [`AHEAD`] places later in the same slot if that one will be
+    /// visited, or [`NONE_AHEAD`]: the flows are scattered through memory,
+    /// and a visitor that prefetches that one overlaps the cache misses
+    /// instead of taking them one after another.
     pub fn visit(&mut self, now_ns: u64, mut visit: impl FnMut(u32, u32) -> Option<u64>) {
         let now_slot = now_ns / SLOT_NS;
         let mut again = std::mem::take(&mut self.again);
