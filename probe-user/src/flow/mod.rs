@@ -17,18 +17,20 @@ pub mod live;
 pub mod pipeline;
 mod slab;
 pub mod state;
+mod store;
 mod timers;
 
 use crate::packet::{Net, PacketInfo};
-use crate::prefetch::{prefetch_span, prefetch_whole};
+use crate::prefetch::prefetch_span;
 use crate::record::{Cause, FlowKey, FlowRecord};
 use hashbrown::HashTable;
 use index::FlowIndex;
 use key::{StoredKey, WideAddrs};
 use ocellus_common::ipproto;
 use slab::Slab;
-use state::{bit, Flow, FlowExt, TcpAcc, NO_TCP};
+use state::{bit, Flow, FlowExt, TcpAcc};
 use std::sync::Mutex;
+use store::FlowStore;
 use timers::Timers;
 
 const NS: u64 = 1_000_000_000;
@@ -161,10 +163,9 @@ struct FragEntry {
 /// One lock's worth of flows.
 #[derive(Default)]
 pub struct Shard {
-    /// Slab indices of the flows, by the hash of their canonical key.
+    /// Ids of the flows, by the hash of their canonical key.
     index: FlowIndex,
-    flows: Slab<Flow>,
-    tcps: Slab<TcpAcc>,
+    flows: FlowStore,
     /// The addresses of the flows whose keys do not fit a [`StoredKey`].
     wide: Slab<WideAddrs>,
     /// When each flow next needs attention (a record due, an idle timeout):
@@ -194,14 +195,8 @@ type Parts<'a> = (
 );
 
 /// Flow `i` with its TCP accumulators and extras, from a shard's tables.
-fn parts<'a>(
-    flows: &'a mut Slab<Flow>,
-    tcps: &'a mut Slab<TcpAcc>,
-    exts: &'a mut [Option<Box<FlowExt>>],
-    i: u32,
-) -> Parts<'a> {
-    let f = flows.get_mut(i);
-    let tcp = (f.tcp != NO_TCP).then(|| tcps.get_mut(f.tcp));
+fn parts<'a>(flows: &'a mut FlowStore, exts: &'a mut [Option<Box<FlowExt>>], i: u32) -> Parts<'a> {
+    let (f, tcp) = flows.parts(i);
     let ext = exts.get_mut(i as usize).and_then(|e| e.as_deref_mut());
     (f, tcp, ext)
 }
@@ -247,29 +242,18 @@ impl Shard {
 
     /// Hints the CPU to fetch the flow stored under `hash` (after
     /// `prefetch_index` had time to bring its slots in): all of it, as a
-    /// packet touches its key, both directions' counters and its times, four
-    /// cache lines. Returns the flow's index, or [`NO_FLOW`]: a hint for
-    /// `prefetch_tcp` and `apply`, which check it before they trust it.
+    /// packet touches its key, both directions' counters, its times and its
+    /// TCP accumulators, three or four cache lines. Returns the flow's id,
+    /// or [`NO_FLOW`]: a hint for `apply`, which checks it before trusting it.
     #[inline]
     pub fn prefetch_flow(&self, hash: u32) -> u32 {
         match self.index.first_match(hash) {
             Some(i) => {
-                prefetch_whole(self.flows.get(i));
+                let (at, len) = self.flows.span(i);
+                prefetch_span(at, len);
                 i
             }
             None => NO_FLOW,
-        }
-    }
-
-    /// Hints the CPU to fetch the TCP accumulators of flow `i`, as
-    /// `prefetch_flow` returned it (after that had time to bring the flow in).
-    #[inline]
-    pub fn prefetch_tcp(&self, i: u32) {
-        if i != NO_FLOW {
-            let t = self.flows.get(i).tcp;
-            if t != NO_TCP {
-                prefetch_whole(self.tcps.get(t));
-            }
         }
     }
 
@@ -296,7 +280,7 @@ impl Shard {
 
     /// A flow, its TCP accumulators and its extras.
     fn parts(&mut self, i: u32) -> Parts<'_> {
-        parts(&mut self.flows, &mut self.tcps, &mut self.exts, i)
+        parts(&mut self.flows, &mut self.exts, i)
     }
 
     /// Takes flow `i`'s pending record.
@@ -312,10 +296,6 @@ impl Shard {
             *e = None;
         }
         let f = self.flows.get_mut(i);
-        let tcp = std::mem::replace(&mut f.tcp, NO_TCP);
-        if tcp != NO_TCP {
-            self.tcps.remove(tcp);
-        }
         if let Some(at) = f.key.wide_index() {
             self.wide.remove(at);
         }
@@ -430,15 +410,20 @@ impl Shard {
             }
             // Idle too long: the packet starts a new flow with the same key,
             // in the same place: the index entry stays.
-            self.restart(i, p, &pkey, swapped, hash, cfg);
-            let from_src = self.flows.get(i).from_src(swapped) != reply;
-            let (f, tcp, ext) = self.parts(i);
-            f.update(tcp, ext, p, from_src, payload, cfg);
-            let due = f.due_ns(cfg);
-            self.timers.file(due, i);
-            self.stats.flows_created += 1;
-            self.register_fragment(p, &ckey, hash, ts, cfg);
-            return;
+            if self.restart(i, p, &pkey, swapped, cfg) {
+                let from_src = self.flows.get(i).from_src(swapped) != reply;
+                let (f, tcp, ext) = self.parts(i);
+                f.update(tcp, ext, p, from_src, payload, cfg);
+                let due = f.due_ns(cfg);
+                self.timers.file(due, i);
+                self.stats.flows_created += 1;
+                self.register_fragment(p, &ckey, hash, ts, cfg);
+                return;
+            }
+            // The new flow is kept elsewhere (see `restart`): the old one is
+            // forgotten and the new one made as any other.
+            self.index.remove(hash, i);
+            self.release(i);
         }
         let stored = match StoredKey::narrow(&ckey) {
             Some(k) => k,
@@ -446,10 +431,7 @@ impl Shard {
         };
         let (mut flow, tcp) = Flow::new(p, &pkey, stored, swapped);
         flow.hash = hash;
-        if let Some(t) = tcp {
-            flow.tcp = self.tcps.insert(t);
-        }
-        let i = self.flows.insert(flow);
+        let i = self.flows.insert(flow, tcp);
         if cfg.jitter || cfg.user_data_len > 0 {
             let at = i as usize;
             if self.exts.len() <= at {
@@ -469,38 +451,31 @@ impl Shard {
     }
 
     /// Replaces flow `i`, idle past its timeout, with a new flow of the same
-    /// key for packet `p`.
+    /// key for packet `p`, in place. Returns false, changing nothing, when
+    /// the new flow does not have the TCP accumulators the old one had, or
+    /// the other way round (a TCP flow's idle restart by a later fragment of
+    /// a datagram, which is keyed as a fragment): it cannot take the old id.
     fn restart(
         &mut self,
         i: u32,
         p: &PacketInfo,
         pkey: &FlowKey,
         swapped: bool,
-        hash: u32,
         cfg: &EngineConfig,
-    ) {
+    ) -> bool {
         let old = self.flows.get(i);
-        let (key, old_tcp) = (old.key, old.tcp);
+        let (key, hash) = (old.key, old.hash);
         let (mut flow, tcp) = Flow::new(p, pkey, key, swapped);
         flow.hash = hash;
-        flow.tcp = match (old_tcp, tcp) {
-            (NO_TCP, None) => NO_TCP,
-            (NO_TCP, Some(t)) => self.tcps.insert(t),
-            (at, Some(t)) => {
-                *self.tcps.get_mut(at) = t;
-                at
-            }
-            (at, None) => {
-                self.tcps.remove(at);
-                NO_TCP
-            }
-        };
-        *self.flows.get_mut(i) = flow;
+        if !self.flows.replace(i, flow, tcp) {
+            return false;
+        }
         if cfg.jitter || cfg.user_data_len > 0 {
             if let Some(e) = self.exts.get_mut(i as usize) {
                 *e = Some(Box::default());
             }
         }
+        true
     }
 
     fn register_fragment(
@@ -554,13 +529,13 @@ impl Shard {
         let Shard {
             timers,
             flows,
-            tcps,
             scratch,
             ..
         } = self;
         timers.visit(now_ns, |idx, ahead| {
             if ahead != timers::NONE_AHEAD {
-                prefetch_whole(flows.get(ahead));
+                let (at, len) = flows.span(ahead);
+                prefetch_span(at, len);
             }
             let f = flows.get_mut(idx);
             if f.bits & (bit::VACANT | bit::LISTED | bit::RETIRING) != 0 {
@@ -573,11 +548,6 @@ impl Shard {
             }
             if f.pending() {
                 f.bits |= bit::LISTED;
-                let tcp_at = if f.tcp == NO_TCP {
-                    0
-                } else {
-                    tcps.get(f.tcp) as *const TcpAcc as usize
-                };
                 out.push(DueKey {
                     due_ns: at,
                     stime_ns: f.record_stime(),
@@ -586,7 +556,6 @@ impl Shard {
                     idx,
                     hash: f.hash,
                     flow_at: f as *const Flow as usize,
-                    tcp_at,
                 });
             } else {
                 f.bits |= bit::RETIRING;
@@ -672,7 +641,6 @@ impl Shard {
     pub fn reset(&mut self) {
         self.index = FlowIndex::default();
         self.flows.clear();
-        self.tcps.clear();
         self.wide.clear();
         self.timers.clear();
         self.exts.clear();
@@ -693,7 +661,6 @@ impl Shard {
             }
         }
         self.flows.clear();
-        self.tcps.clear();
         self.wide.clear();
         self.timers.clear();
         self.exts.clear();
@@ -727,22 +694,18 @@ pub struct DueKey {
     pub idx: u32,
     /// The flow's index hash (to retire it without looking it up).
     pub hash: u32,
-    /// Where the flow and its TCP accumulators (0: none) were when listed,
-    /// for [`DueKey::prefetch`] only. Slab entries do not move and nothing
-    /// is applied between listing and taking, so they are still there;
-    /// a prefetch never faults in any case.
+    /// Where the flow (with its TCP accumulators after it) was when
+    /// listed, for [`DueKey::prefetch`] only. Slab entries do not move and
+    /// nothing is applied between listing and taking, so it is still
+    /// there; a prefetch never faults in any case.
     pub flow_at: usize,
-    pub tcp_at: usize,
 }
 
 impl DueKey {
     /// Hints the CPU to fetch what `take_due` will read for this record.
     #[inline]
     pub fn prefetch(&self) {
-        prefetch_span(self.flow_at, std::mem::size_of::<Flow>());
-        if self.tcp_at != 0 {
-            prefetch_span(self.tcp_at, std::mem::size_of::<TcpAcc>());
-        }
+        prefetch_span(self.flow_at, FlowStore::span_len(self.idx));
     }
 }
 
@@ -778,5 +741,92 @@ impl FlowTable {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{parse, LinkType};
+
+    /// An IPv4 frame from 10.0.0.1 to 10.9.9.9 of IP id 7: the first
+    /// fragment of a TCP segment (1000 -> 80, ACK, more fragments to come)
+    /// when `offset` is 0, a later fragment otherwise, or the whole segment.
+    fn tcp_frame(offset: u16, whole: bool) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 24];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&44u16.to_be_bytes());
+        ip[4..6].copy_from_slice(&7u16.to_be_bytes());
+        let more = if whole || offset != 0 { 0 } else { 0x2000 };
+        ip[6..8].copy_from_slice(&(more | (offset / 8)).to_be_bytes());
+        ip[8] = 64;
+        ip[9] = ipproto::TCP;
+        ip[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        ip[16..20].copy_from_slice(&[10, 9, 9, 9]);
+        if offset == 0 {
+            let tcp = &mut f[34..54];
+            tcp[0..2].copy_from_slice(&1000u16.to_be_bytes());
+            tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
+            tcp[12] = 5 << 4;
+            tcp[13] = 0x10;
+        }
+        f
+    }
+
+    fn apply(shard: &mut Shard, frame: &[u8], ts_ns: u64, cfg: &EngineConfig) -> PacketInfo {
+        let mut p = PacketInfo::default();
+        parse(LinkType::ETHERNET, frame, frame.len() as u32, ts_ns, &mut p);
+        let pkey = key::packet_key(&p).expect("an IPv4 frame has a key");
+        shard.apply(&p, &pkey, 0, &[], cfg);
+        p
+    }
+
+    /// A TCP flow idle past its timeout that a later fragment of a datagram
+    /// restarts becomes a flow without TCP accumulators (the fragment is
+    /// keyed as one), kept elsewhere: the old one is forgotten cleanly, and
+    /// the flow's next packets and records find the new one.
+    #[test]
+    fn a_restart_that_drops_the_tcp_accumulators_moves_the_flow() {
+        let cfg = EngineConfig {
+            timeouts: Timeouts {
+                tcp_s: 1,
+                frag_s: 1000,
+                ..Timeouts::default()
+            },
+            ..EngineConfig::default()
+        };
+        let t0 = 1_700_000_000 * NS;
+        let mut shard = Shard::default();
+        let first = apply(&mut shard, &tcp_frame(0, false), t0, &cfg);
+        let (ckey, _) = key::packet_key(&first).unwrap().canonical();
+        let hash = ckey.sym_hash();
+        let old = shard.find(hash, &ckey).expect("the flow is made");
+        assert!(FlowStore::is_tcp(old));
+        // Its first record is reported; it is then idle past its timeout
+        // (due + 1 s), but no tick has retired it yet.
+        shard.scan(t0 + 5 * NS + 1, &cfg);
+        assert_eq!(shard.out.len(), 1);
+        assert!(shard.out[0].rec.tcp.is_some());
+        assert_eq!(shard.flow_count(), 1);
+
+        apply(&mut shard, &tcp_frame(16, false), t0 + 7 * NS, &cfg);
+        assert_eq!(shard.stats.fragments_matched, 1);
+        assert_eq!(shard.flow_count(), 1, "the old flow is forgotten");
+        assert_eq!(shard.index.entries().count(), 1);
+        let new = shard.find(hash, &ckey).expect("the new flow holds the key");
+        assert!(!FlowStore::is_tcp(new));
+        assert_eq!(shard.stats.flows_created, 2);
+
+        // A whole segment of the same connection joins the new flow.
+        apply(&mut shard, &tcp_frame(0, true), t0 + 7 * NS + 1, &cfg);
+        assert_eq!(shard.flow_count(), 1);
+        shard.flush();
+        assert_eq!(shard.out.len(), 2);
+        let last = &shard.out[1].rec;
+        assert_eq!((last.key, last.src.pkts, last.dst.pkts), (ckey, 2, 0));
+        assert!(last.tcp.is_none());
+        assert_eq!(last.stime_ns, t0 + 7 * NS);
     }
 }

@@ -135,11 +135,10 @@ pub(crate) struct BatchApplier {
     hints: Vec<u32>,
 }
 
-/// How many packets ahead a batch prefetches index slots, flows, and their
-/// TCP accumulators.
+/// How many packets ahead a batch prefetches index slots, and flows with
+/// their TCP accumulators.
 const PREFETCH_SLOTS: usize = 12;
 const PREFETCH_FLOWS: usize = 7;
-const PREFETCH_TCP: usize = 3;
 /// How many status records ahead a tick prefetches the flows to take.
 const TAKE_AHEAD: usize = 8;
 
@@ -212,11 +211,6 @@ impl BatchApplier {
                 if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_FLOWS) {
                     if j < n {
                         hints[j] = shard.prefetch_flow(hashes[j]);
-                    }
-                }
-                if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_TCP) {
-                    if j < n {
-                        shard.prefetch_tcp(hints[j]);
                     }
                 }
                 let Some(j) = k.checked_sub(PREFETCH_SLOTS) else {

@@ -1,11 +1,11 @@
 //! Per-flow state: the pending record's accumulators and the TCP tracker.
 //!
 //! A flow in the table holds only what the pending record needs to be built:
-//! a compact [`Flow`] (152 bytes, its key a 20-byte [`StoredKey`]) in the
-//! shard's slab, plus a [`TcpAcc`] (76 bytes) in a second slab for TCP
-//! flows, and an out-of-line [`FlowExt`] only when jitter (`-J`) or user
-//! data (`-U`) is asked for. The [`FlowRecord`] is assembled when the record
-//! is taken.
+//! a compact [`Flow`] (144 bytes, its key a 20-byte [`StoredKey`]), with a
+//! [`TcpAcc`] (76 bytes) right after it for a TCP flow (see
+//! `store::FlowStore`), and an out-of-line [`FlowExt`] only when jitter
+//! (`-J`) or user data (`-U`) is asked for. The [`FlowRecord`] is assembled
+//! when the record is taken.
 
 use super::key::StoredKey;
 use super::EngineConfig;
@@ -135,8 +135,19 @@ pub(super) mod bit {
     pub const FIRST_FROM_DST: u8 = 1 << 7;
 }
 
-/// No TCP accumulators (`Flow::tcp`).
-pub const NO_TCP: u32 = u32::MAX;
+/// The [`flag`] bits a flow sets: they fit its 16-bit `flags`.
+const FLOW_FLAGS: u32 = flag::MULTIPATH
+    | flag::HAS_MAC
+    | flag::HAS_SVLAN
+    | flag::HAS_DVLAN
+    | flag::HAS_SMPLS
+    | flag::HAS_DMPLS
+    | flag::SRC_ECN
+    | flag::DST_ECN
+    | flag::FRAGMENTS
+    | flag::TRUNCATED;
+const _: () = assert!(FLOW_FLAGS <= u16::MAX as u32);
+const _: () = assert!(crate::packet::encaps::ALL <= u16::MAX as u32);
 
 /// A per-record packet counter this close to overflowing makes the record
 /// due now (a 32-bit count per status interval is otherwise plenty).
@@ -159,12 +170,12 @@ pub struct Flow {
     /// quoting the flow). Otherwise: when the flow's last report was due
     /// (idle timeouts count from there).
     pub ltime_ns: u64,
-    pub encaps: u32,
-    pub flags: u32,
+    /// `packet::encaps` bits (16 of them are used).
+    pub encaps: u16,
+    /// The record's [`flag`] bits that a flow sets (`FLOW_FLAGS`).
+    pub flags: u16,
     pub smpls: u32,
     pub dmpls: u32,
-    /// Index of the flow's [`TcpAcc`] in the shard, or [`NO_TCP`].
-    pub tcp: u32,
     pub ip_options: u16,
     pub svlan: u16,
     pub dvlan: u16,
@@ -209,7 +220,6 @@ impl Flow {
             flags: 0,
             smpls: 0,
             dmpls: 0,
-            tcp: NO_TCP,
             ip_options: 0,
             svlan: 0,
             dvlan: 0,
@@ -350,13 +360,13 @@ impl Flow {
             self.ltime_ns = ts;
         }
         self.ltime_ns = self.ltime_ns.max(ts);
-        self.encaps |= p.encaps;
+        self.encaps |= p.encaps as u16;
         self.ip_options |= p.ip_options;
         if p.frag.is_fragment {
-            self.flags |= flag::FRAGMENTS;
+            self.flags |= flag::FRAGMENTS as u16;
         }
         if p.malformed != crate::packet::Malformed::None {
-            self.flags |= flag::TRUNCATED;
+            self.flags |= flag::TRUNCATED as u16;
         }
 
         let d: &mut DirAcc = if from_src {
@@ -395,9 +405,9 @@ impl Flow {
             d.ipid = p.ip_id as u16;
             if p.tos & 0x03 == 0x03 {
                 self.flags |= if from_src {
-                    flag::SRC_ECN
+                    flag::SRC_ECN as u16
                 } else {
-                    flag::DST_ECN
+                    flag::DST_ECN as u16
                 };
             }
         }
@@ -405,8 +415,8 @@ impl Flow {
         if p.has_mac {
             // Each side's MAC is the one its own packets come from; a side that
             // changes MAC means several paths (Argus flgs `M`).
-            if self.flags & flag::HAS_MAC == 0 {
-                self.flags |= flag::HAS_MAC;
+            if self.flags & flag::HAS_MAC as u16 == 0 {
+                self.flags |= flag::HAS_MAC as u16;
                 if from_src {
                     self.smac = p.src_mac;
                     self.dmac = p.dst_mac;
@@ -418,31 +428,31 @@ impl Flow {
                 }
             } else if from_src {
                 if self.smac != p.src_mac {
-                    self.flags |= flag::MULTIPATH;
+                    self.flags |= flag::MULTIPATH as u16;
                 }
             } else if self.bits & bit::DST_MAC_SEEN == 0 {
                 self.dmac = p.src_mac;
                 self.bits |= bit::DST_MAC_SEEN;
             } else if self.dmac != p.src_mac {
-                self.flags |= flag::MULTIPATH;
+                self.flags |= flag::MULTIPATH as u16;
             }
         }
         if p.has_vlan {
             if from_src {
                 self.svlan = p.vlan_tci;
-                self.flags |= flag::HAS_SVLAN;
+                self.flags |= flag::HAS_SVLAN as u16;
             } else {
                 self.dvlan = p.vlan_tci;
-                self.flags |= flag::HAS_DVLAN;
+                self.flags |= flag::HAS_DVLAN as u16;
             }
         }
         if p.has_mpls {
             if from_src {
                 self.smpls = p.mpls_label;
-                self.flags |= flag::HAS_SMPLS;
+                self.flags |= flag::HAS_SMPLS as u16;
             } else {
                 self.dmpls = p.mpls_label;
-                self.flags |= flag::HAS_DMPLS;
+                self.flags |= flag::HAS_DMPLS as u16;
             }
         }
         if cfg.user_data_len > 0 && !payload.is_empty() {
@@ -571,8 +581,8 @@ impl Flow {
             key: self.out_key(ckey),
             stime_ns,
             ltime_ns: self.ltime_ns,
-            encaps: self.encaps,
-            flags: self.flags | if first { flag::FIRST } else { 0 },
+            encaps: self.encaps as u32,
+            flags: self.flags as u32 | if first { flag::FIRST } else { 0 },
             icmp_mapped: self.icmp_mapped,
             ip_options: self.ip_options,
             src: dir_stats(&src, &sj),
@@ -819,7 +829,7 @@ mod tests {
         // The memory budget per concurrent flow (300 bytes with default
         // options) rests on these sizes.
         assert!(
-            std::mem::size_of::<Flow>() <= 152,
+            std::mem::size_of::<Flow>() <= 144,
             "{}",
             std::mem::size_of::<Flow>()
         );

@@ -45,6 +45,22 @@ pub mod encaps {
     pub const QINQ: u32 = 1 << 12; // second VLAN tag
     pub const PPP: u32 = 1 << 13; // p (PPP link type)
     pub const CHDLC: u32 = 1 << 14; // C (Cisco HDLC link type)
+    /// Every bit above.
+    pub const ALL: u32 = ETHER
+        | VLAN
+        | MPLS
+        | LLC
+        | PPPOE
+        | GRE
+        | IPIP
+        | IP6IN4
+        | VXLAN
+        | SLL
+        | NULL
+        | RAW
+        | QINQ
+        | PPP
+        | CHDLC;
 }
 
 /// What the network layer of a frame is.
