@@ -19,10 +19,10 @@
 //! ```
 
 use super::pipeline::{
-    writer_loop, Batch, BatchApplier, Item, PipelineError, RecordOut, ReplayConfig, WorkerOut,
+    writer_loop, Batch, BatchApplier, PipelineError, RecordOut, ReplayConfig, WorkerOut,
 };
 use super::{key, Emitted, EngineConfig, EngineStats, FlowTable};
-use crate::packet::{self, LinkType, Malformed, PacketInfo};
+use crate::packet::{self, LinkType, Malformed};
 use crate::record::FlowRecord;
 use crossbeam_channel::{bounded, Sender, TrySendError};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -143,13 +143,7 @@ pub fn start(
             id,
             table: Arc::clone(&table),
             cfg: cfg.engine.clone(),
-            batch: Batch {
-                items: Vec::with_capacity(cfg.batch.max(1)),
-                payload: Vec::new(),
-                now_ns: 0,
-                tick: false,
-                eof: false,
-            },
+            batch: Batch::new(cfg.batch.max(1)),
             batch_cap: cfg.batch.max(1),
             applier: BatchApplier::new(nshards),
             records: Vec::new(),
@@ -192,25 +186,27 @@ impl LiveWorker {
             // Once per worker, not per packet.
             self.first_packet_ns.fetch_min(ts_ns, Ordering::AcqRel);
         }
-        let mut info = PacketInfo::default();
-        packet::parse(link, data, wire_len, ts_ns, &mut info);
+        // Parsed in place, into the batch's spare slot.
+        let info = &mut self.batch.spare().info;
+        packet::parse(link, data, wire_len, ts_ns, info);
         if info.malformed != Malformed::None {
             self.stats.malformed_by_reason[info.malformed as usize & 7] += 1;
         }
-        let Some(pkey) = key::packet_key(&info) else {
+        let Some(pkey) = key::packet_key(info) else {
             self.stats.unkeyed += 1;
             return Ok(());
         };
         let shard_hash = match meta {
             Some(m) => m.shard_hash,
-            None => key::shard_hash(&info, &pkey),
+            None => key::shard_hash(info, &pkey),
         };
+        let (payload_off, payload_caplen) = (info.payload_off, info.payload_caplen);
         let shard = self.table.shard_of(shard_hash) as u32;
         let user_len = self.cfg.user_data_len as usize;
-        let (pay_off, pay_len) = if user_len > 0 && info.payload_caplen > 0 {
-            let start = (info.payload_off as usize).min(data.len());
+        let (pay_off, pay_len) = if user_len > 0 && payload_caplen > 0 {
+            let start = (payload_off as usize).min(data.len());
             let end = start
-                .saturating_add((info.payload_caplen as usize).min(user_len))
+                .saturating_add((payload_caplen as usize).min(user_len))
                 .min(data.len());
             let off = self.batch.payload.len();
             self.batch.payload.extend_from_slice(&data[start..end]);
@@ -218,15 +214,14 @@ impl LiveWorker {
         } else {
             (0, 0)
         };
-        self.batch.items.push(Item {
-            info,
-            key: pkey,
-            shard,
-            flow_hash: meta.map_or(0, |m| m.flow_hash),
-            pay_off,
-            pay_len,
-        });
-        if self.batch.items.len() >= self.batch_cap {
+        let it = self.batch.spare();
+        it.key = pkey;
+        it.shard = shard;
+        it.flow_hash = meta.map_or(0, |m| m.flow_hash);
+        it.pay_off = pay_off;
+        it.pay_len = pay_len;
+        self.batch.commit();
+        if self.batch.len() >= self.batch_cap {
             self.flush()?;
         }
         Ok(())
@@ -236,13 +231,12 @@ impl LiveWorker {
     pub fn flush(&mut self) -> Result<(), PipelineError> {
         self.applier.apply(
             &self.table,
-            &self.batch.items,
+            self.batch.items(),
             &self.batch.payload,
             &self.cfg,
             &mut self.records,
         );
-        self.batch.items.clear();
-        self.batch.payload.clear();
+        self.batch.clear();
         Ok(())
     }
 

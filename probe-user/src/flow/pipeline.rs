@@ -108,9 +108,25 @@ pub(crate) struct Item {
     pub(crate) pay_len: u32,
 }
 
+impl Item {
+    fn empty() -> Item {
+        Item {
+            info: PacketInfo::default(),
+            key: FlowKey::ZERO,
+            shard: 0,
+            flow_hash: 0,
+            pay_off: 0,
+            pay_len: 0,
+        }
+    }
+}
+
 /// A batch of parsed packets, recycled between the reader and a worker.
 pub(crate) struct Batch {
-    pub(crate) items: Vec<Item>,
+    /// The packets are the first `len`; the rest are slots of earlier
+    /// rounds, reused in place (see [`Batch::spare`]).
+    items: Vec<Item>,
+    len: usize,
     pub(crate) payload: Vec<u8>,
     pub(crate) now_ns: u64,
     pub(crate) tick: bool,
@@ -230,20 +246,51 @@ impl BatchApplier {
 }
 
 impl Batch {
-    fn new(cap: usize) -> Batch {
+    pub(crate) fn new(cap: usize) -> Batch {
         Batch {
             items: Vec::with_capacity(cap),
+            len: 0,
             payload: Vec::new(),
             now_ns: 0,
             tick: false,
             eof: false,
         }
     }
-    fn clear(&mut self) {
-        self.items.clear();
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
         self.payload.clear();
         self.tick = false;
         self.eof = false;
+    }
+
+    /// The packets in the batch.
+    #[inline]
+    pub(crate) fn items(&self) -> &[Item] {
+        &self.items[..self.len]
+    }
+
+    /// The slot after the batch's packets, for the reader to parse the next
+    /// packet into in place (an item is 288 bytes; copying each one into
+    /// the batch was a twentieth of the reader's instructions). What it
+    /// holds is stale until written; [`Batch::commit`] adds it.
+    #[inline]
+    pub(crate) fn spare(&mut self) -> &mut Item {
+        if self.len == self.items.len() {
+            self.items.push(Item::empty());
+        }
+        &mut self.items[self.len]
+    }
+
+    /// Adds the spare slot to the batch's packets.
+    #[inline]
+    pub(crate) fn commit(&mut self) {
+        debug_assert!(self.len < self.items.len());
+        self.len += 1;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 }
 
@@ -439,14 +486,6 @@ fn read_loop<S: PacketSource>(
     let mut now: u64 = 0;
     let mut next_tick: u64 = 0;
     let mut n: u64 = 0;
-    let mut scratch = Item {
-        info: PacketInfo::default(),
-        key: FlowKey::default(),
-        shard: 0,
-        flow_hash: 0,
-        pay_off: 0,
-        pay_len: 0,
-    };
 
     let mut send =
         |w: usize, cur: &mut Vec<Box<Batch>>, now: u64, tick: bool| -> Result<(), PipelineError> {
@@ -473,9 +512,10 @@ fn read_loop<S: PacketSource>(
         now = now.max(pkt.ts_ns);
         report.last_ts_ns = now;
 
-        // The worker is known only after parsing: parse into a scratch item
-        // (which `parse` resets) and copy it into that worker's batch once.
-        let info = &mut scratch.info;
+        // The worker is known only after parsing: parse into the first
+        // batch's spare slot (which `parse` resets), and copy the item
+        // into another worker's batch if it goes there.
+        let info = &mut cur[0].spare().info;
         packet::parse(pkt.link, pkt.data, pkt.wire_len, pkt.ts_ns, info);
         if info.malformed != packet::Malformed::None {
             report.malformed_by_reason[info.malformed as usize & 7] += 1;
@@ -488,12 +528,17 @@ fn read_loop<S: PacketSource>(
         };
         let (shard_hash, flow_hash) = key::shard_and_flow_hash(info, &pkey);
         let shard = table.shard_of(shard_hash);
+        let (payload_off, payload_caplen) = (info.payload_off, info.payload_caplen);
         let w = worker_of_shard[shard];
+        if w != 0 {
+            let (first, rest) = cur.split_at_mut(w);
+            *rest[0].spare() = *first[0].spare();
+        }
         let b = &mut cur[w];
-        let (pay_off, pay_len) = if user_len > 0 && info.payload_caplen > 0 {
-            let start = (info.payload_off as usize).min(pkt.data.len());
+        let (pay_off, pay_len) = if user_len > 0 && payload_caplen > 0 {
+            let start = (payload_off as usize).min(pkt.data.len());
             let end = start
-                .saturating_add((info.payload_caplen as usize).min(user_len))
+                .saturating_add((payload_caplen as usize).min(user_len))
                 .min(pkt.data.len());
             let off = b.payload.len();
             b.payload.extend_from_slice(&pkt.data[start..end]);
@@ -501,15 +546,14 @@ fn read_loop<S: PacketSource>(
         } else {
             (0, 0)
         };
-        scratch.key = pkey;
-        scratch.shard = shard as u32;
-        scratch.flow_hash = flow_hash;
-        scratch.pay_off = pay_off;
-        scratch.pay_len = pay_len;
-        // From a reference: `push(scratch)` copied the 288 bytes twice,
-        // through a temporary.
-        b.items.extend_from_slice(std::slice::from_ref(&scratch));
-        if b.items.len() >= batch_cap {
+        let it = b.spare();
+        it.key = pkey;
+        it.shard = shard as u32;
+        it.flow_hash = flow_hash;
+        it.pay_off = pay_off;
+        it.pay_len = pay_len;
+        b.commit();
+        if b.len() >= batch_cap {
             send(w, &mut cur, now, false)?;
         }
         if now >= next_tick {
@@ -524,7 +568,7 @@ fn read_loop<S: PacketSource>(
     }
     // Last partial batches.
     for w in 0..workers {
-        if !cur[w].items.is_empty() {
+        if cur[w].len() != 0 {
             send(w, &mut cur, now, true)?;
         }
     }
@@ -599,7 +643,7 @@ impl Worker {
         let me = self.me;
         let stopped = || PipelineError::Output("the record writer stopped".into());
         self.applier
-            .apply(table, &b.items, &b.payload, cfg, &mut self.records);
+            .apply(table, b.items(), &b.payload, cfg, &mut self.records);
         if b.eof {
             let records = std::mem::take(&mut self.records);
             return finish(me, table, &self.my_shards, records, &self.out, &self.fin).map(Some);
@@ -1130,6 +1174,36 @@ pub(crate) mod tests {
     /// A packet of flow `k` of [`flows_starting_together`].
     fn together(k: u32) -> Vec<u8> {
         udp(((k * 37) % 60) as u8 + 1, 1000 + (k % 7) as u16)
+    }
+
+    /// A batch's packets are the slots committed since it was cleared; the
+    /// reader parses into the spare slot, which may hold a stale packet.
+    #[test]
+    fn a_batch_holds_what_was_committed_and_reuses_its_slots() {
+        let mut b = Batch::new(4);
+        for n in 0..3u32 {
+            b.spare().shard = n;
+            b.commit();
+        }
+        b.spare().shard = 99; // parsed, then dropped (no key): not a packet
+        assert_eq!(b.len(), 3);
+        assert_eq!(
+            b.items().iter().map(|it| it.shard).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        let slots = b.items.as_ptr();
+        b.clear();
+        assert!(b.items().is_empty());
+        assert_eq!(b.spare().shard, 0, "the stale slot is handed out for reuse");
+        b.spare().shard = 7;
+        b.commit();
+        b.spare().shard = 8;
+        b.commit();
+        assert_eq!(
+            b.items().iter().map(|it| it.shard).collect::<Vec<_>>(),
+            [7, 8]
+        );
+        assert_eq!(b.items.as_ptr(), slots, "no new allocation");
     }
 
     /// Final records of flows that start at the same time come out in key
