@@ -283,11 +283,19 @@ impl Shard {
         parts(&mut self.flows, &mut self.exts, i)
     }
 
-    /// Takes flow `i`'s pending record.
-    fn take(&mut self, i: u32, cause: Cause, due: u64) -> FlowRecord {
+    /// Takes flow `i`'s pending record into a new last entry of `out`,
+    /// stamped `due`.
+    fn take(&mut self, i: u32, cause: Cause, due: u64, out: &mut Vec<Emitted>) {
         let ckey = self.key_of(i);
         let (f, tcp, ext) = self.parts(i);
-        f.take_record(ckey, tcp, ext, cause, due)
+        // Made in place: a new entry, then the record written into it.
+        out.resize_with(out.len() + 1, || Emitted {
+            due_ns: due,
+            rec: FlowRecord::default(),
+        });
+        let e = out.last_mut().expect("an entry was just added");
+        f.take_record(ckey, tcp, ext, cause, due, &mut e.rec);
+        self.stats.records += 1;
     }
 
     /// Forgets flow `i` (already removed from the index).
@@ -389,9 +397,9 @@ impl Shard {
         // Find the flow, reporting or retiring it first if its time has come.
         if let Some(i) = self.find_hinted(hash, &ckey, hint) {
             if let Some(due) = self.flows.get(i).report_due(ts, cfg) {
-                let rec = self.take(i, Cause::Status, due);
-                self.stats.records += 1;
-                self.out.push(Emitted { due_ns: due, rec });
+                let mut out = std::mem::take(&mut self.out);
+                self.take(i, Cause::Status, due, &mut out);
+                self.out = out;
             }
             let f = self.flows.get(i);
             if f.pending() || ts < f.expire_ns(cfg) {
@@ -510,10 +518,11 @@ impl Shard {
     pub fn scan(&mut self, now_ns: u64, cfg: &EngineConfig) {
         let mut due = std::mem::take(&mut self.listed);
         self.due_keys(now_ns, cfg, 0, &mut due);
+        let mut out = std::mem::take(&mut self.out);
         for k in &due {
-            let e = self.take_due(k, now_ns, cfg);
-            self.out.push(e);
+            self.take_due(k, now_ns, cfg, &mut out);
         }
+        self.out = out;
         due.clear();
         self.listed = due;
         self.retire(now_ns);
@@ -565,12 +574,17 @@ impl Shard {
         });
     }
 
-    /// A tick, step 2: flow `k.idx`'s status record (from `due_keys`); a flow
-    /// that is idle past its timeout once reported is noted for `retire`,
-    /// any other is filed under the end of its idle timeout.
-    pub fn take_due(&mut self, k: &DueKey, now_ns: u64, cfg: &EngineConfig) -> Emitted {
-        let rec = self.take(k.idx, Cause::Status, k.due_ns);
-        self.stats.records += 1;
+    /// A tick, step 2: flow `k.idx`'s status record (from `due_keys`), added
+    /// to `out`; a flow that is idle past its timeout once reported is noted
+    /// for `retire`, any other is filed under the end of its idle timeout.
+    pub fn take_due(
+        &mut self,
+        k: &DueKey,
+        now_ns: u64,
+        cfg: &EngineConfig,
+        out: &mut Vec<Emitted>,
+    ) {
+        self.take(k.idx, Cause::Status, k.due_ns, out);
         let f = self.flows.get_mut(k.idx);
         f.bits &= !bit::LISTED;
         let expire = f.expire_ns(cfg);
@@ -585,10 +599,6 @@ impl Shard {
             // under the end of its timeout.
             self.timers
                 .file(expire.min(now_ns.saturating_add(idle_step(cfg))), k.idx);
-        }
-        Emitted {
-            due_ns: k.due_ns,
-            rec,
         }
     }
 
@@ -627,14 +637,10 @@ impl Shard {
         self.flows.get(idx).out_key(self.key_of(idx))
     }
 
-    /// End of input, step 2: flow `idx`'s final record (from `final_keys`).
-    pub fn take_final(&mut self, idx: u32) -> Emitted {
-        let rec = self.take(idx, Cause::Stop, u64::MAX);
-        self.stats.records += 1;
-        Emitted {
-            due_ns: u64::MAX,
-            rec,
-        }
+    /// End of input, step 2: flow `idx`'s final record (from `final_keys`),
+    /// added to `out`.
+    pub fn take_final(&mut self, idx: u32, out: &mut Vec<Emitted>) {
+        self.take(idx, Cause::Stop, u64::MAX, out);
     }
 
     /// End of input, step 3: forgets every flow.
@@ -650,16 +656,13 @@ impl Shard {
     /// Reports every pending record (end of input or shutdown) and empties the shard.
     pub fn flush(&mut self) {
         let index = std::mem::take(&mut self.index);
+        let mut out = std::mem::take(&mut self.out);
         for (_, i) in index.entries() {
             if self.flows.get(i).pending() {
-                let rec = self.take(i, Cause::Stop, u64::MAX);
-                self.stats.records += 1;
-                self.out.push(Emitted {
-                    due_ns: u64::MAX,
-                    rec,
-                });
+                self.take(i, Cause::Stop, u64::MAX, &mut out);
             }
         }
+        self.out = out;
         self.flows.clear();
         self.wide.clear();
         self.timers.clear();

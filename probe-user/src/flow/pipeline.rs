@@ -678,7 +678,7 @@ impl Worker {
                     if let Some(a) = due.get(n * TICK_CHUNK + j + TAKE_AHEAD) {
                         a.prefetch();
                     }
-                    v.push(shard.get(k.shard).take_due(k, b.now_ns, cfg));
+                    shard.get(k.shard).take_due(k, b.now_ns, cfg, &mut v);
                 }
                 drop(shard);
                 if let Some(next) = due.get((n + 1) * TICK_CHUNK) {
@@ -844,7 +844,7 @@ fn finish(
         let mut v = Vec::with_capacity(chunk.len());
         let mut shard = Held::new(table);
         for k in chunk {
-            v.push(shard.get(k.shard).take_final(k.idx));
+            shard.get(k.shard).take_final(k.idx, &mut v);
         }
         drop(shard);
         fin.send(v).map_err(|_| stopped())?;
