@@ -1,7 +1,8 @@
 //! The flow index: an open-addressing table from a flow's 32-bit hash to
-//! its slab index, built so that a batch can prefetch its lookups.
+//! its id in the shard's store, built so that a batch can prefetch its
+//! lookups.
 //!
-//! Each slot is one `u64`: the hash in the high half, the slab index in the
+//! Each slot is one `u64`: the hash in the high half, the flow id in the
 //! low half (`EMPTY` is all ones). Linear probing keeps a probe sequence in
 //! one or two cache lines; a batch first prefetches the slots of the packets
 //! ahead ([`FlowIndex::prefetch`]), then the flows those slots point at
