@@ -419,12 +419,7 @@ impl Shard {
             // Idle too long: the packet starts a new flow with the same key,
             // in the same place: the index entry stays.
             if self.restart(i, p, &pkey, swapped, cfg) {
-                let from_src = self.flows.get(i).from_src(swapped) != reply;
-                let (f, tcp, ext) = self.parts(i);
-                f.update(tcp, ext, p, from_src, payload, cfg);
-                let due = f.due_ns(cfg);
-                self.timers.file(due, i);
-                self.stats.flows_created += 1;
+                self.first_packet(i, p, (swapped, reply), payload, cfg);
                 self.register_fragment(p, &ckey, hash, ts, cfg);
                 return;
             }
@@ -447,15 +442,30 @@ impl Shard {
             }
             self.exts[at] = Some(Box::default());
         }
+        self.first_packet(i, p, (swapped, reply), payload, cfg);
+        self.index.insert(hash, i);
+        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+        self.register_fragment(p, &ckey, hash, ts, cfg);
+    }
+
+    /// Applies the first packet of new flow `i` and files the flow under its
+    /// first record's due. `swapped`: the packet's key is the canonical
+    /// key reversed; `reply`: its key was built from the requester's side.
+    #[inline]
+    fn first_packet(
+        &mut self,
+        i: u32,
+        p: &PacketInfo,
+        (swapped, reply): (bool, bool),
+        payload: &[u8],
+        cfg: &EngineConfig,
+    ) {
         let from_src = self.flows.get(i).from_src(swapped) != reply;
         let (f, tcp, ext) = self.parts(i);
         f.update(tcp, ext, p, from_src, payload, cfg);
         let due = f.due_ns(cfg);
         self.timers.file(due, i);
         self.stats.flows_created += 1;
-        self.index.insert(hash, i);
-        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
-        self.register_fragment(p, &ckey, hash, ts, cfg);
     }
 
     /// Replaces flow `i`, idle past its timeout, with a new flow of the same
