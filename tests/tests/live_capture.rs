@@ -219,7 +219,22 @@ fn live_vs_replay(
     }
     let (mut probe, probe_err) = start_ready(probe_ns, &args, &[ready]);
     let mut dump_args = vec![
-        "tcpdump", "-i", dump_if, "-Q", dump_dir, "-n", "-s", "0", "-U", "-w", cap_s,
+        "tcpdump",
+        "-i",
+        dump_if,
+        "-Q",
+        dump_dir,
+        "-n",
+        "-s",
+        "0",
+        // Each packet handed over as it comes: otherwise the kernel holds
+        // them in blocks for up to a second, and the block still held when
+        // tcpdump is stopped is lost (the capture then misses the last
+        // flows of the traffic).
+        "--immediate-mode",
+        "-U",
+        "-w",
+        cap_s,
     ];
     dump_args.extend(filter);
     let (mut dump, _dump_err) = start_ready(&t.b, &dump_args, &["listening on"]);
