@@ -200,27 +200,10 @@ impl LiveWorker {
             Some(m) => m.shard_hash,
             None => key::shard_hash(info, &pkey),
         };
-        let (payload_off, payload_caplen) = (info.payload_off, info.payload_caplen);
         let shard = self.table.shard_of(shard_hash) as u32;
+        let flow_hash = meta.map_or(0, |m| m.flow_hash);
         let user_len = self.cfg.user_data_len as usize;
-        let (pay_off, pay_len) = if user_len > 0 && payload_caplen > 0 {
-            let start = (payload_off as usize).min(data.len());
-            let end = start
-                .saturating_add((payload_caplen as usize).min(user_len))
-                .min(data.len());
-            let off = self.batch.payload.len();
-            self.batch.payload.extend_from_slice(&data[start..end]);
-            (off as u32, (end - start) as u32)
-        } else {
-            (0, 0)
-        };
-        let it = self.batch.spare();
-        it.key = pkey;
-        it.shard = shard;
-        it.flow_hash = meta.map_or(0, |m| m.flow_hash);
-        it.pay_off = pay_off;
-        it.pay_len = pay_len;
-        self.batch.commit();
+        self.batch.commit(data, pkey, shard, flow_hash, user_len);
         if self.batch.len() >= self.batch_cap {
             self.flush()?;
         }

@@ -273,7 +273,7 @@ impl Batch {
     /// The slot after the batch's packets, for the reader to parse the next
     /// packet into in place (an item is 288 bytes; copying each one into
     /// the batch was a twentieth of the reader's instructions). What it
-    /// holds is stale until written; [`Batch::commit`] adds it.
+    /// holds is stale until parsed into; [`Batch::commit`] adds it.
     #[inline]
     pub(crate) fn spare(&mut self) -> &mut Item {
         if self.len == self.items.len() {
@@ -282,10 +282,33 @@ impl Batch {
         &mut self.items[self.len]
     }
 
-    /// Adds the spare slot to the batch's packets.
+    /// Makes the spare slot, which `parse` filled from frame `data`, the
+    /// batch's next packet: it gets its key, shard and flow hash (0:
+    /// compute), and up to `user_len` bytes of its transport payload (`-U`)
+    /// are copied into the batch.
     #[inline]
-    pub(crate) fn commit(&mut self) {
-        debug_assert!(self.len < self.items.len());
+    pub(crate) fn commit(
+        &mut self,
+        data: &[u8],
+        key: FlowKey,
+        shard: u32,
+        flow_hash: u32,
+        user_len: usize,
+    ) {
+        let it = &mut self.items[self.len];
+        let caplen = it.info.payload_caplen as usize;
+        (it.pay_off, it.pay_len) = if user_len > 0 && caplen > 0 {
+            let start = (it.info.payload_off as usize).min(data.len());
+            let end = start.saturating_add(caplen.min(user_len)).min(data.len());
+            let at = self.payload.len();
+            self.payload.extend_from_slice(&data[start..end]);
+            (at as u32, (end - start) as u32)
+        } else {
+            (0, 0)
+        };
+        it.key = key;
+        it.shard = shard;
+        it.flow_hash = flow_hash;
         self.len += 1;
     }
 
@@ -528,31 +551,13 @@ fn read_loop<S: PacketSource>(
         };
         let (shard_hash, flow_hash) = key::shard_and_flow_hash(info, &pkey);
         let shard = table.shard_of(shard_hash);
-        let (payload_off, payload_caplen) = (info.payload_off, info.payload_caplen);
         let w = worker_of_shard[shard];
         if w != 0 {
             let (first, rest) = cur.split_at_mut(w);
             *rest[0].spare() = *first[0].spare();
         }
         let b = &mut cur[w];
-        let (pay_off, pay_len) = if user_len > 0 && payload_caplen > 0 {
-            let start = (payload_off as usize).min(pkt.data.len());
-            let end = start
-                .saturating_add((payload_caplen as usize).min(user_len))
-                .min(pkt.data.len());
-            let off = b.payload.len();
-            b.payload.extend_from_slice(&pkt.data[start..end]);
-            (off as u32, (end - start) as u32)
-        } else {
-            (0, 0)
-        };
-        let it = b.spare();
-        it.key = pkey;
-        it.shard = shard as u32;
-        it.flow_hash = flow_hash;
-        it.pay_off = pay_off;
-        it.pay_len = pay_len;
-        b.commit();
+        b.commit(pkt.data, pkey, shard as u32, flow_hash, user_len);
         if b.len() >= batch_cap {
             send(w, &mut cur, now, false)?;
         }
@@ -1181,24 +1186,33 @@ pub(crate) mod tests {
     #[test]
     fn a_batch_holds_what_was_committed_and_reuses_its_slots() {
         let mut b = Batch::new(4);
+        let frame: Vec<u8> = (0..64).collect();
         for n in 0..3u32 {
-            b.spare().shard = n;
-            b.commit();
+            // A packet whose transport payload is bytes 40..60 of its frame.
+            b.spare().info.payload_off = 40;
+            b.spare().info.payload_caplen = 20;
+            b.commit(&frame, FlowKey::ZERO, n, 7, 8 * n as usize);
         }
         b.spare().shard = 99; // parsed, then dropped (no key): not a packet
         assert_eq!(b.len(), 3);
         assert_eq!(
-            b.items().iter().map(|it| it.shard).collect::<Vec<_>>(),
-            [0, 1, 2]
+            b.items()
+                .iter()
+                .map(|it| (it.shard, it.flow_hash, it.pay_off, it.pay_len))
+                .collect::<Vec<_>>(),
+            [(0, 7, 0, 0), (1, 7, 0, 8), (2, 7, 8, 16)],
+            "up to -U bytes of each payload are kept, one after another"
         );
+        assert_eq!(b.payload, [&frame[40..48], &frame[40..56]].concat());
         let slots = b.items.as_ptr();
         b.clear();
-        assert!(b.items().is_empty());
+        assert!(b.items().is_empty() && b.payload.is_empty());
         assert_eq!(b.spare().shard, 0, "the stale slot is handed out for reuse");
-        b.spare().shard = 7;
-        b.commit();
-        b.spare().shard = 8;
-        b.commit();
+        b.commit(&frame, FlowKey::ZERO, 7, 0, 0);
+        // A payload claimed past the end of the captured frame is cut there.
+        b.spare().info.payload_off = 60;
+        b.commit(&frame, FlowKey::ZERO, 8, 0, 100);
+        assert_eq!(b.payload, &frame[60..]);
         assert_eq!(
             b.items().iter().map(|it| it.shard).collect::<Vec<_>>(),
             [7, 8]
