@@ -135,18 +135,27 @@ pub(super) mod bit {
     pub const FIRST_FROM_DST: u8 = 1 << 7;
 }
 
-/// The [`flag`] bits a flow sets: they fit its 16-bit `flags`.
-const FLOW_FLAGS: u32 = flag::MULTIPATH
-    | flag::HAS_MAC
-    | flag::HAS_SVLAN
-    | flag::HAS_DVLAN
-    | flag::HAS_SMPLS
-    | flag::HAS_DMPLS
-    | flag::SRC_ECN
-    | flag::DST_ECN
-    | flag::FRAGMENTS
-    | flag::TRUNCATED;
-const _: () = assert!(FLOW_FLAGS <= u16::MAX as u32);
+/// A record [`flag`] as a flow's 16-bit `flags` holds it. Only used in
+/// constants ([`fflag`]), so a flag that does not fit fails the build.
+const fn narrow(f: u32) -> u16 {
+    assert!(f <= u16::MAX as u32, "a flag a flow sets must fit 16 bits");
+    f as u16
+}
+
+/// The record flags a flow sets, as its `flags` holds them.
+mod fflag {
+    use super::{flag, narrow};
+    pub const MULTIPATH: u16 = narrow(flag::MULTIPATH);
+    pub const HAS_MAC: u16 = narrow(flag::HAS_MAC);
+    pub const HAS_SVLAN: u16 = narrow(flag::HAS_SVLAN);
+    pub const HAS_DVLAN: u16 = narrow(flag::HAS_DVLAN);
+    pub const HAS_SMPLS: u16 = narrow(flag::HAS_SMPLS);
+    pub const HAS_DMPLS: u16 = narrow(flag::HAS_DMPLS);
+    pub const SRC_ECN: u16 = narrow(flag::SRC_ECN);
+    pub const DST_ECN: u16 = narrow(flag::DST_ECN);
+    pub const FRAGMENTS: u16 = narrow(flag::FRAGMENTS);
+    pub const TRUNCATED: u16 = narrow(flag::TRUNCATED);
+}
 const _: () = assert!(crate::packet::encaps::ALL <= u16::MAX as u32);
 
 /// A per-record packet counter this close to overflowing makes the record
@@ -172,7 +181,7 @@ pub struct Flow {
     pub ltime_ns: u64,
     /// `packet::encaps` bits (16 of them are used).
     pub encaps: u16,
-    /// The record's [`flag`] bits that a flow sets (`FLOW_FLAGS`).
+    /// The record's [`flag`] bits that a flow sets ([`fflag`]).
     pub flags: u16,
     pub smpls: u32,
     pub dmpls: u32,
@@ -363,10 +372,10 @@ impl Flow {
         self.encaps |= p.encaps as u16;
         self.ip_options |= p.ip_options;
         if p.frag.is_fragment {
-            self.flags |= flag::FRAGMENTS as u16;
+            self.flags |= fflag::FRAGMENTS;
         }
         if p.malformed != crate::packet::Malformed::None {
-            self.flags |= flag::TRUNCATED as u16;
+            self.flags |= fflag::TRUNCATED;
         }
 
         let d: &mut DirAcc = if from_src {
@@ -405,9 +414,9 @@ impl Flow {
             d.ipid = p.ip_id as u16;
             if p.tos & 0x03 == 0x03 {
                 self.flags |= if from_src {
-                    flag::SRC_ECN as u16
+                    fflag::SRC_ECN
                 } else {
-                    flag::DST_ECN as u16
+                    fflag::DST_ECN
                 };
             }
         }
@@ -415,8 +424,8 @@ impl Flow {
         if p.has_mac {
             // Each side's MAC is the one its own packets come from; a side that
             // changes MAC means several paths (Argus flgs `M`).
-            if self.flags & flag::HAS_MAC as u16 == 0 {
-                self.flags |= flag::HAS_MAC as u16;
+            if self.flags & fflag::HAS_MAC == 0 {
+                self.flags |= fflag::HAS_MAC;
                 if from_src {
                     self.smac = p.src_mac;
                     self.dmac = p.dst_mac;
@@ -428,31 +437,31 @@ impl Flow {
                 }
             } else if from_src {
                 if self.smac != p.src_mac {
-                    self.flags |= flag::MULTIPATH as u16;
+                    self.flags |= fflag::MULTIPATH;
                 }
             } else if self.bits & bit::DST_MAC_SEEN == 0 {
                 self.dmac = p.src_mac;
                 self.bits |= bit::DST_MAC_SEEN;
             } else if self.dmac != p.src_mac {
-                self.flags |= flag::MULTIPATH as u16;
+                self.flags |= fflag::MULTIPATH;
             }
         }
         if p.has_vlan {
             if from_src {
                 self.svlan = p.vlan_tci;
-                self.flags |= flag::HAS_SVLAN as u16;
+                self.flags |= fflag::HAS_SVLAN;
             } else {
                 self.dvlan = p.vlan_tci;
-                self.flags |= flag::HAS_DVLAN as u16;
+                self.flags |= fflag::HAS_DVLAN;
             }
         }
         if p.has_mpls {
             if from_src {
                 self.smpls = p.mpls_label;
-                self.flags |= flag::HAS_SMPLS as u16;
+                self.flags |= fflag::HAS_SMPLS;
             } else {
                 self.dmpls = p.mpls_label;
-                self.flags |= flag::HAS_DMPLS as u16;
+                self.flags |= fflag::HAS_DMPLS;
             }
         }
         if cfg.user_data_len > 0 && !payload.is_empty() {
