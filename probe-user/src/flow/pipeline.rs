@@ -783,8 +783,14 @@ impl OrderKey for DueKey {
 /// Sorts keys into the output order of their records, (due, start, key,
 /// last time) as [`sort_key`]: by (due, start), then runs that tie there by
 /// the record key, read back from the table, and last time.
+///
+/// A tick's due keys come from the timer wheel's slots in time order and,
+/// within a slot, in the order their records began: long runs already in
+/// order. The stable sort merges such runs instead of partitioning them: on
+/// the replay benchmark it took 0.44G instructions where `sort_unstable`
+/// took 1.15G (callgrind, 6M records).
 fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable) {
-    keys.sort_unstable_by_key(|k| k.primary());
+    keys.sort_by_key(|k| k.primary());
     let mut tie: Vec<(FlowKey, u64, K)> = Vec::new();
     let mut i = 0;
     while i < keys.len() {
@@ -1035,8 +1041,9 @@ fn release(
     }
     // Sorted by the (due, start) copied beside each index, which decides
     // nearly every pair without going to the (large) records; only runs that
-    // tie there are ordered by the rest of the sort key.
-    ready.sort_unstable_by_key(|r| (r.due_ns, r.stime_ns));
+    // tie there are ordered by the rest of the sort key. Each worker's
+    // chunks arrive in order: the stable sort merges those runs.
+    ready.sort_by_key(|r| (r.due_ns, r.stime_ns));
     let at = |r: &Ready| &pending[r.chunk as usize][r.at as usize];
     let mut i = 0;
     while i < ready.len() {
