@@ -702,11 +702,18 @@ impl Worker {
             }
             self.watermark = self.watermark.max(b.now_ns);
         }
-        if !self.records.is_empty() || b.tick {
+        // Between ticks the records applying makes wait here, up to a
+        // message's worth: the writer could not write them before the next
+        // tick's watermark anyway, and a message per batch woke it (two
+        // system calls and a switch each way) about 20k times a replay.
+        if self.records.len() >= RECORDS_PER_MESSAGE || b.tick {
             let msg = WorkerOut {
                 worker: me,
                 watermark_ns: self.watermark,
-                records: std::mem::take(&mut self.records),
+                records: std::mem::replace(
+                    &mut self.records,
+                    Vec::with_capacity(RECORDS_PER_MESSAGE),
+                ),
                 done: None,
             };
             self.out.send(msg).map_err(|_| stopped())?;
@@ -814,6 +821,10 @@ fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable) {
 
 /// Final records per message at the end of input.
 const FINAL_CHUNK: usize = 1024;
+
+/// Records made while applying packets that a worker sends at once, unless
+/// a tick comes first (about 115 KB, as a tick's chunk).
+const RECORDS_PER_MESSAGE: usize = 256;
 
 /// Status records per message at a tick. A message holds about 110 KB of
 /// records; up to 8 per worker wait for the writer.
