@@ -710,10 +710,7 @@ impl Worker {
             let msg = WorkerOut {
                 worker: me,
                 watermark_ns: self.watermark,
-                records: std::mem::replace(
-                    &mut self.records,
-                    Vec::with_capacity(RECORDS_PER_MESSAGE),
-                ),
+                records: std::mem::take(&mut self.records),
                 done: None,
             };
             self.out.send(msg).map_err(|_| stopped())?;
