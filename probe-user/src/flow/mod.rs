@@ -298,6 +298,13 @@ impl Shard {
         self.stats.records += 1;
     }
 
+    /// [`Shard::take`] into the shard's own `out`.
+    fn take_to_out(&mut self, i: u32, cause: Cause, due: u64) {
+        let mut out = std::mem::take(&mut self.out);
+        self.take(i, cause, due, &mut out);
+        self.out = out;
+    }
+
     /// Forgets flow `i` (already removed from the index).
     fn release(&mut self, i: u32) {
         if let Some(e) = self.exts.get_mut(i as usize) {
@@ -397,9 +404,7 @@ impl Shard {
         // Find the flow, reporting or retiring it first if its time has come.
         if let Some(i) = self.find_hinted(hash, &ckey, hint) {
             if let Some(due) = self.flows.get(i).report_due(ts, cfg) {
-                let mut out = std::mem::take(&mut self.out);
-                self.take(i, Cause::Status, due, &mut out);
-                self.out = out;
+                self.take_to_out(i, Cause::Status, due);
             }
             let f = self.flows.get(i);
             if f.pending() || ts < f.expire_ns(cfg) {
@@ -666,13 +671,11 @@ impl Shard {
     /// Reports every pending record (end of input or shutdown) and empties the shard.
     pub fn flush(&mut self) {
         let index = std::mem::take(&mut self.index);
-        let mut out = std::mem::take(&mut self.out);
         for (_, i) in index.entries() {
             if self.flows.get(i).pending() {
-                self.take(i, Cause::Stop, u64::MAX, &mut out);
+                self.take_to_out(i, Cause::Stop, u64::MAX);
             }
         }
-        self.out = out;
         self.flows.clear();
         self.wide.clear();
         self.timers.clear();

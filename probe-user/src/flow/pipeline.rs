@@ -821,7 +821,7 @@ const FINAL_CHUNK: usize = 1024;
 /// a tick comes first (about 115 KB, as a tick's chunk).
 const RECORDS_PER_MESSAGE: usize = 256;
 
-/// Status records per message at a tick. A message holds about 110 KB of
+/// Status records per message at a tick. A message holds about 115 KB of
 /// records; up to 8 per worker wait for the writer.
 const TICK_CHUNK: usize = 256;
 
