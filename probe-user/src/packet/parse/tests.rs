@@ -1083,7 +1083,32 @@ fn fixtures() -> Vec<Fx> {
 fn run(link: LinkType, data: &[u8]) -> PacketInfo {
     let mut p = PacketInfo::default();
     parse(link, data, data.len() as u32 + 4, 42, &mut p);
+    assert_same_as_general(link, data, data.len() as u32 + 4, &p);
     p
+}
+
+/// `p`, what [`parse`] made of `data`, is what the general path (without the
+/// shortcut for common frames) makes of it, field for field.
+fn assert_same_as_general(link: LinkType, data: &[u8], wire_len: u32, p: &PacketInfo) {
+    let mut g = PacketInfo {
+        // Stale values where the general path starts: it must reset them.
+        ttl: 99,
+        sport: 7,
+        ..PacketInfo::default()
+    };
+    parse_general(link, data, wire_len, p.ts_ns, &mut g);
+    let (a, b) = (format!("{p:?}"), format!("{g:?}"));
+    assert!(
+        a == b,
+        "link {} frame {data:02x?}\nshortcut {a}\ngeneral  {b}",
+        link.0
+    );
+}
+
+/// Whether [`parse`] took the shortcut for common frames on `data`.
+fn took_shortcut(data: &[u8]) -> bool {
+    let mut p = PacketInfo::default();
+    ether_ipv4_common(data, &mut p)
 }
 
 /// The fields a flow key and the engine's per-flow state are built from.
@@ -1579,6 +1604,7 @@ fn random_mutations_never_panic() {
         };
         parse(link, &buf, buf.len() as u32, 0, &mut p);
         assert_sane(&p, buf.len());
+        assert_same_as_general(link, &buf, buf.len() as u32, &p);
     }
 }
 
@@ -1595,8 +1621,127 @@ fn random_bytes_never_panic() {
         for link in [0u32, 1, 9, 101, 104, 113, 228, 229, 276] {
             parse(LinkType(link), &buf[..len], len as u32, 0, &mut p);
             assert_sane(&p, len);
+            assert_same_as_general(LinkType(link), &buf[..len], len as u32, &p);
         }
     }
+}
+
+/// The shortcut takes the frames it is for, and leaves every other frame to
+/// the general path, which gives the same result either way (`run`).
+#[test]
+fn the_shortcut_takes_common_frames_only() {
+    let tcp_plain = ipv4(6, &tcp(40000, 80, tcpflag::ACK, &[], PAYLOAD));
+    let taken = [
+        ("tcp, options", eth(0x0800, &tcp_v4())),
+        ("tcp, no options", eth(0x0800, &tcp_plain)),
+        ("udp", eth(0x0800, &udp_v4())),
+        (
+            "one 802.1Q tag",
+            eth(0x8100, &vlan(0x2064, 0x0800, &tcp_v4())),
+        ),
+        (
+            "dns source port elsewhere",
+            eth(0x0800, &ipv4(17, &udp(5353, 5354, b"ab"))),
+        ),
+    ];
+    for (what, frame) in &taken {
+        assert!(took_shortcut(frame), "{what}");
+        let p = run(LinkType::ETHERNET, frame);
+        assert_eq!(p.malformed, Malformed::None, "{what}");
+        assert!(p.has_l4, "{what}");
+    }
+    let mut ip_options = V4::new(6, A4, B4);
+    ip_options.options = vec![0x94, 4, 0, 0];
+    let mut fragment = V4::new(17, A4, B4);
+    fragment.frag = 0x2000;
+    let mut tso = eth(0x0800, &tcp_v4());
+    tso[16..18].copy_from_slice(&[0, 0]);
+    let mut cut_options = eth(0x0800, &tcp_v4());
+    cut_options.truncate(14 + 20 + 30);
+    let declined = [
+        (
+            "dns",
+            eth(0x0800, &ipv4(17, &udp(40000, 53, b"\x12\x34rest"))),
+        ),
+        (
+            "dns reply",
+            eth(0x0800, &ipv4(17, &udp(53, 40000, b"\x12\x34rest"))),
+        ),
+        (
+            "vxlan",
+            eth(
+                0x0800,
+                &ipv4(17, &udp(40000, 4789, &vxlan(42, &eth(0x0800, &tcp_v4())))),
+            ),
+        ),
+        (
+            "ip options",
+            eth(0x0800, &ip_options.build(&tcp(1, 2, 0, &[], b""))),
+        ),
+        (
+            "fragment",
+            eth(0x0800, &fragment.build(&udp(1, 2, b"abcdefgh"))),
+        ),
+        ("total length 0", tso),
+        ("tcp options cut", cut_options),
+        (
+            "icmp",
+            eth(0x0800, &ipv4(1, &icmp(8, 0, [0, 1, 0, 1], b"ping"))),
+        ),
+        (
+            "qinq",
+            eth(0x88a8, &vlan(1, 0x8100, &vlan(2, 0x0800, &tcp_v4()))),
+        ),
+        ("ipv6", eth(0x86dd, &ipv6(6, &tcp(1, 2, 0, &[], b"")))),
+        ("mpls", eth(0x8847, &mpls(16, true, &tcp_v4()))),
+    ];
+    for (what, frame) in &declined {
+        assert!(!took_shortcut(frame), "{what}");
+        run(LinkType::ETHERNET, frame);
+    }
+}
+
+/// Mutations of the frames the shortcut takes, aimed at the header fields it
+/// reads (lengths, version, flags, ports, data offset), and cuts at every
+/// length: the shortcut and the general path agree on every one.
+#[test]
+fn the_shortcut_agrees_with_the_general_path_on_mutated_common_frames() {
+    let frames = [
+        eth(0x0800, &tcp_v4()),
+        eth(0x0800, &udp_v4()),
+        eth(0x8100, &vlan(7, 0x0800, &tcp_v4())),
+        eth(0x0800, &ipv4(6, &tcp(1, 2, tcpflag::ACK, &[], b""))),
+    ];
+    let mut rng = Rng(0xfa57_0000_0001);
+    let mut p = PacketInfo::default();
+    let mut shortcuts = 0;
+    for i in 0..200_000 {
+        let f = &frames[i % frames.len()];
+        let mut buf = f.clone();
+        for _ in 0..1 + rng.below(3) {
+            // Mostly the first 60 bytes: the Ethernet, VLAN, IP and TCP/UDP headers.
+            let at = if rng.below(4) == 0 {
+                rng.below(buf.len())
+            } else {
+                rng.below(buf.len().min(60))
+            };
+            buf[at] = match rng.below(5) {
+                0 => 0,
+                1 => 0xff,
+                2 => buf[at] ^ (1 << rng.below(8)),
+                _ => rng.next() as u8,
+            };
+        }
+        if rng.below(3) == 0 {
+            buf.truncate(rng.below(buf.len() + 1));
+        }
+        let wire_len = buf.len() as u32 + rng.below(64) as u32;
+        parse(LinkType::ETHERNET, &buf, wire_len, 5, &mut p);
+        assert_same_as_general(LinkType::ETHERNET, &buf, wire_len, &p);
+        shortcuts += usize::from(took_shortcut(&buf));
+    }
+    // Most mutations keep a frame common: the comparison covered the shortcut.
+    assert!(shortcuts > 50_000, "{shortcuts}");
 }
 
 mod corpus;

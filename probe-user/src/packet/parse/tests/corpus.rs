@@ -169,6 +169,7 @@ fn real_corpus_parses_without_panics() {
         frames(&img, &mut |link, frame| {
             parse(LinkType(link), frame, frame.len() as u32, 0, &mut p);
             assert_sane(&p, frame.len());
+            assert_same_as_general(LinkType(link), frame, frame.len() as u32, &p);
             // The same frame twice gives the same answer (no state leaks).
             let first = flow_fields(&p);
             let mut again = PacketInfo::default();
