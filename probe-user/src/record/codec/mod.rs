@@ -1589,6 +1589,45 @@ pub(crate) mod tests {
         assert_eq!(peek_len(&buf), Ok(46));
     }
 
+    /// Every key class with one address byte set at each position, in
+    /// either address: bytes past the class's width take the raw key form,
+    /// the others the packed one, and both come back as they were.
+    #[test]
+    fn keys_with_a_byte_at_each_address_position_round_trip() {
+        for class in 0..=8u8 {
+            for at in 0..32 {
+                let mut r = sample_tcp();
+                r.key.class = class;
+                r.key.src = [0; 16];
+                r.key.dst = [0; 16];
+                if at < 16 {
+                    r.key.src[at] = 0x80 | at as u8;
+                } else {
+                    r.key.dst[at - 16] = 0x80 | at as u8;
+                }
+                assert_round_trip(&r);
+                // The raw form is the longer: a byte within the width leaves
+                // the length of the all-zero key's record as it was.
+                let mut zero = r.clone();
+                zero.key.src = [0; 16];
+                zero.key.dst = [0; 16];
+                let (mut b, mut b0) = (Vec::new(), Vec::new());
+                encode(&r, &mut b);
+                encode(&zero, &mut b0);
+                let width = match class {
+                    1 | 3 => 4,
+                    4..=6 => 6,
+                    _ => 16,
+                };
+                assert_eq!(
+                    b.len() > b0.len(),
+                    at % 16 >= width,
+                    "class {class} byte {at}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn edge_values_round_trip() {
         assert_round_trip(&sample_tcp());
