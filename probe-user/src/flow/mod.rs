@@ -195,6 +195,7 @@ type Parts<'a> = (
 );
 
 /// Flow `i` with its TCP accumulators and extras, from a shard's tables.
+#[inline]
 fn parts<'a>(flows: &'a mut FlowStore, exts: &'a mut [Option<Box<FlowExt>>], i: u32) -> Parts<'a> {
     let (f, tcp) = flows.parts(i);
     let ext = exts.get_mut(i as usize).and_then(|e| e.as_deref_mut());
@@ -279,6 +280,7 @@ impl Shard {
     }
 
     /// A flow, its TCP accumulators and its extras.
+    #[inline]
     fn parts(&mut self, i: u32) -> Parts<'_> {
         parts(&mut self.flows, &mut self.exts, i)
     }
