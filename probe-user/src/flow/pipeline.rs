@@ -673,7 +673,7 @@ impl Worker {
             for &s in &self.my_shards {
                 table.lock(s).due_keys(b.now_ns, cfg, s as u32, due);
             }
-            sort_in_output_order(due, table);
+            sort_in_output_order(due, table, TICK_MERGE_KEYS);
             for (n, chunk) in due.chunks(TICK_CHUNK).enumerate() {
                 let mut v = Vec::with_capacity(chunk.len());
                 let mut shard = Held::new(table);
@@ -788,11 +788,21 @@ impl OrderKey for DueKey {
 /// last time) as [`sort_key`]: by (due, start), then runs that tie there by
 /// the record key, read back from the table, and last time.
 ///
-/// In place: a tick can list a few hundred thousand keys, and the stable
-/// sort's buffer for them (half or all of their size) raised the replay
-/// benchmark's peak memory by 5.5 MB, 13 bytes per concurrent flow.
-fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable) {
-    keys.sort_unstable_by_key(|k| k.primary());
+/// Up to `merge_up_to` keys, by a stable sort, which merges the runs already
+/// in order: a tick lists its keys shard by shard, and within a shard mostly
+/// in the order their records are due (a flow is filed under its record's
+/// due when the record starts, and records start in packet time order). That
+/// sort's buffer holds up to as many keys as it sorts: little for a tick (a
+/// few thousand keys), but 5.5 MB at the end of input, when every flow is
+/// listed (13 bytes per concurrent flow in the replay benchmark). More keys
+/// than `merge_up_to` are sorted in place. The order is the same either
+/// way: no two records share a key and times.
+fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable, merge_up_to: usize) {
+    if keys.len() <= merge_up_to {
+        keys.sort_by_key(|k| k.primary());
+    } else {
+        keys.sort_unstable_by_key(|k| k.primary());
+    }
     let mut tie: Vec<(FlowKey, u64, K)> = Vec::new();
     let mut i = 0;
     while i < keys.len() {
@@ -813,6 +823,12 @@ fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable) {
         i = j;
     }
 }
+
+/// The most keys a tick sorts by merging their runs (see
+/// [`sort_in_output_order`]). The stable sort's buffer can hold as many
+/// keys as it sorts: 16k keys, 0.8 MB, at most. A tick of the replay
+/// benchmark lists about 4500.
+const TICK_MERGE_KEYS: usize = 1 << 14;
 
 /// Final records per message at the end of input.
 const FINAL_CHUNK: usize = 1024;
@@ -848,7 +864,7 @@ fn finish(
         shard.final_keys(s as u32, &mut keys);
         st.add(&shard.stats);
     }
-    sort_in_output_order(&mut keys, table);
+    sort_in_output_order(&mut keys, table, 0);
     st.records += keys.len() as u64;
     let msg = WorkerOut {
         worker: me,
