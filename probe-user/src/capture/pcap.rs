@@ -339,7 +339,7 @@ impl FileReader {
 
     /// Moves to the next packet; `Ok(false)` at the end. The packet stays
     /// available through [`FileReader::current`] until the next call.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn advance(&mut self) -> Result<bool, CaptureError> {
         self.current = None;
         if self.done {
