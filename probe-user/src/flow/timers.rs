@@ -61,9 +61,25 @@ impl Timers {
     /// Files flow `idx` under packet time `at_ns`, in place of where it was
     /// filed before: only the latest filing of a flow is visited. That time
     /// must therefore be no later than the flow next needs attention.
+    ///
+    /// The common case (a slot in the wheel, a flow index it has a stamp
+    /// for) is inline; the rest is a call, so that the common case does not
+    /// save and restore the registers the map's code needs.
     #[inline]
     pub fn file(&mut self, at_ns: u64, idx: u32) {
         let slot = at_ns / SLOT_NS;
+        let i = idx as usize;
+        if i < self.stamp.len() && !self.wheel.is_empty() && slot.wrapping_sub(self.base) < WHEEL {
+            self.stamp[i] = slot as u8;
+            self.wheel[(slot % WHEEL) as usize].push(idx);
+            return;
+        }
+        self.file_slow(slot, idx);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn file_slow(&mut self, slot: u64, idx: u32) {
         let i = idx as usize;
         if i >= self.stamp.len() {
             self.stamp.resize((i + 1).next_power_of_two(), 0);
