@@ -124,6 +124,7 @@ const DNS_PORT: u16 = 53;
 /// Parses one frame. `data` is the captured bytes, `wire_len` the frame's length
 /// on the wire, `ts_ns` its timestamp. Always returns; problems are reported in
 /// `out.malformed`.
+#[inline]
 pub fn parse(link: LinkType, data: &[u8], wire_len: u32, ts_ns: u64, out: &mut PacketInfo) {
     parse_with(link, data, wire_len, ts_ns, out, true);
 }
@@ -154,11 +155,19 @@ fn parse_with(
     out.ts_ns = ts_ns;
     out.wire_len = wire_len;
     out.cap_len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    if !(shortcut && link.0 == 1 && ether_ipv4_common(data, out)) {
+        layers(link, data, out);
+    }
+}
+
+/// Every layer from the link's, for any link type: the general path. Not
+/// inlined, so that the shortcut's caller does not carry its code (and the
+/// registers it saves).
+#[inline(never)]
+fn layers(link: LinkType, data: &[u8], out: &mut PacketInfo) {
     match link.0 {
         1 => {
-            if !(shortcut && ether_ipv4_common(data, out)) {
-                ethernet(data, 0, out, 0);
-            }
+            ethernet(data, 0, out, 0);
         }
         113 => sll(data, out),
         276 => sll2(data, out),
