@@ -62,37 +62,42 @@ impl Timers {
     /// filed before: only the latest filing of a flow is visited. That time
     /// must therefore be no later than the flow next needs attention.
     ///
-    /// The common case (a slot in the wheel, a flow index it has a stamp
-    /// for) is inline; the rest is a call, so that the common case does not
-    /// save and restore the registers the map's code needs.
+    /// The first filing's setup and the slots outside the wheel are calls
+    /// of their own, so that the common case does not save and restore the
+    /// registers the map's code needs.
     #[inline]
     pub fn file(&mut self, at_ns: u64, idx: u32) {
         let slot = at_ns / SLOT_NS;
         let i = idx as usize;
-        if i < self.stamp.len() && !self.wheel.is_empty() && slot.wrapping_sub(self.base) < WHEEL {
-            self.stamp[i] = slot as u8;
-            self.wheel[(slot % WHEEL) as usize].push(idx);
-            return;
-        }
-        self.file_slow(slot, idx);
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn file_slow(&mut self, slot: u64, idx: u32) {
-        let i = idx as usize;
-        if i >= self.stamp.len() {
-            self.stamp.resize((i + 1).next_power_of_two(), 0);
+        if i >= self.stamp.len() || self.wheel.is_empty() {
+            self.make_room(i, slot);
         }
         self.stamp[i] = slot as u8;
-        if self.wheel.is_empty() {
-            self.wheel = (0..WHEEL).map(|_| Vec::new()).collect();
-            self.base = slot;
-        }
         if slot.wrapping_sub(self.base) < WHEEL {
             self.wheel[(slot % WHEEL) as usize].push(idx);
             return;
         }
+        self.file_far(slot, idx);
+    }
+
+    /// Stamps for flow indices up to `i`, and the wheel, based at `slot`,
+    /// at the first filing.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, i: usize, slot: u64) {
+        if i >= self.stamp.len() {
+            self.stamp.resize((i + 1).next_power_of_two(), 0);
+        }
+        if self.wheel.is_empty() {
+            self.wheel = (0..WHEEL).map(|_| Vec::new()).collect();
+            self.base = slot;
+        }
+    }
+
+    /// Files `idx` under a slot outside the wheel's window.
+    #[cold]
+    #[inline(never)]
+    fn file_far(&mut self, slot: u64, idx: u32) {
         let spare = &mut self.spare;
         self.far
             .entry(slot)

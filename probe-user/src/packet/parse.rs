@@ -205,10 +205,12 @@ fn layers(link: LinkType, data: &[u8], out: &mut PacketInfo) {
 /// untagged or with one 802.1Q tag, carrying an IPv4 datagram with no
 /// options that is not a fragment, and in it a whole TCP header (options
 /// included) or a UDP header whose ports are neither DNS's nor VXLAN's.
-/// Such a frame needs none of the general path's dispatch, depth checks or
-/// checks per field: one check of each header's length does. Fills `out`
-/// (reset, with the frame's times and lengths) as the general path does and
-/// returns true; for any other frame writes nothing and returns false.
+/// Such a frame needs none of the general path's dispatch and depth checks:
+/// one check of each header's length, and of the ports that would lead the
+/// general path elsewhere, decides; then the general path's own functions
+/// (`ipv4_fields`, `tcp`, `udp`) fill `out` (reset, with the frame's times
+/// and lengths), and it returns true. For any other frame it writes nothing
+/// and returns false.
 /// The parser's tests hold the two paths to the same result on every frame
 /// of the corpus, every fixture cut at every length, and mutated frames.
 #[inline(always)]
@@ -243,9 +245,10 @@ fn ether_ipv4_common(d: &[u8], out: &mut PacketInfo) -> bool {
     // The datagram ends at its total length or at the captured end.
     let view = &d[..d.len().min(off + total_len)];
     let l4 = off + 20;
-    let l4_len = (total_len - 20) as u32;
-    let proto = ih[9];
-    let (ports, header_len) = match proto {
+    // Everything the general path would stop at is checked before anything
+    // is written: then the layers are filled by the general path's own
+    // functions, which find nothing to stop at.
+    match ih[9] {
         ip_proto::TCP => {
             let Some(th) = bytes::<20>(view, l4) else {
                 return false;
@@ -254,15 +257,6 @@ fn ether_ipv4_common(d: &[u8], out: &mut PacketInfo) -> bool {
             if header_len < 20 || view.len() < l4 + header_len {
                 return false;
             }
-            let t = &mut out.tcp;
-            t.seq = u32::from_be_bytes([th[4], th[5], th[6], th[7]]);
-            t.ack = u32::from_be_bytes([th[8], th[9], th[10], th[11]]);
-            t.flags = th[13];
-            t.window = u16::from_be_bytes([th[14], th[15]]);
-            t.header_len = header_len as u8;
-            t.wscale = 0xff;
-            tcp_options(&view[l4 + 20..l4 + header_len], t);
-            ([th[0], th[1], th[2], th[3]], header_len)
         }
         ip_proto::UDP => {
             let Some(uh) = bytes::<8>(view, l4) else {
@@ -275,10 +269,9 @@ fn ether_ipv4_common(d: &[u8], out: &mut PacketInfo) -> bool {
             if sport == DNS_PORT || dport == DNS_PORT || dport == VXLAN_PORT {
                 return false;
             }
-            ([uh[0], uh[1], uh[2], uh[3]], 8)
         }
         _ => return false,
-    };
+    }
     out.encaps |= encaps::ETHER;
     out.has_mac = true;
     out.dst_mac = [eh[0], eh[1], eh[2], eh[3], eh[4], eh[5]];
@@ -289,20 +282,13 @@ fn ether_ipv4_common(d: &[u8], out: &mut PacketInfo) -> bool {
         out.vlan_tci = tci;
     }
     out.ethertype = ether_type::IPV4;
-    out.net = Net::Ipv4;
-    out.tos = ih[1];
-    out.ip_id = u32::from(u16::from_be_bytes([ih[4], ih[5]]));
-    out.ttl = ih[8];
-    out.proto = proto;
-    out.src_ip[..4].copy_from_slice(&ih[12..16]);
-    out.dst_ip[..4].copy_from_slice(&ih[16..20]);
-    out.frag.id = out.ip_id;
-    out.l4_len = l4_len;
-    out.has_l4 = true;
-    out.app_len = l4_len.saturating_sub(header_len as u32);
-    out.sport = u16::from_be_bytes([ports[0], ports[1]]);
-    out.dport = u16::from_be_bytes([ports[2], ports[3]]);
-    set_payload(view, l4 + header_len, out);
+    ipv4_fields(&ih, out);
+    out.l4_len = (total_len - 20) as u32;
+    if ih[9] == ip_proto::TCP {
+        tcp(view, l4, out);
+    } else {
+        udp(view, l4, false, out, 1);
+    }
     true
 }
 
@@ -678,22 +664,7 @@ fn ipv4(d: &[u8], off: usize, out: &mut PacketInfo, depth: u8) -> bool {
         out.malformed = Malformed::BadIpHeader;
         return false;
     }
-    out.net = Net::Ipv4;
-    out.tos = h[1];
-    out.ip_id = u32::from(u16::from_be_bytes([h[4], h[5]]));
-    out.ttl = h[8];
-    out.proto = h[9];
-    out.src_ip = [0; 16];
-    out.dst_ip = [0; 16];
-    out.src_ip[..4].copy_from_slice(&h[12..16]);
-    out.dst_ip[..4].copy_from_slice(&h[16..20]);
-    let frag = u16::from_be_bytes([h[6], h[7]]);
-    out.frag = FragInfo {
-        offset: u32::from(frag & 0x1fff) * 8,
-        more: frag & 0x2000 != 0,
-        is_fragment: frag & 0x3fff != 0,
-        id: out.ip_id,
-    };
+    ipv4_fields(&h, out);
     let header_len = usize::from(h[0] & 0x0f) * 4;
     let mut total_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
     if total_len == 0 {
@@ -734,6 +705,28 @@ fn ipv4(d: &[u8], off: usize, out: &mut PacketInfo, depth: u8) -> bool {
     }
     transport(view, l4_off, proto, false, out, depth);
     true
+}
+
+/// What an IPv4 header's first 20 bytes say of the packet: addresses,
+/// protocol, TTL, TOS, id and fragment fields.
+#[inline(always)]
+fn ipv4_fields(h: &[u8; 20], out: &mut PacketInfo) {
+    out.net = Net::Ipv4;
+    out.tos = h[1];
+    out.ip_id = u32::from(u16::from_be_bytes([h[4], h[5]]));
+    out.ttl = h[8];
+    out.proto = h[9];
+    out.src_ip = [0; 16];
+    out.dst_ip = [0; 16];
+    out.src_ip[..4].copy_from_slice(&h[12..16]);
+    out.dst_ip[..4].copy_from_slice(&h[16..20]);
+    let frag = u16::from_be_bytes([h[6], h[7]]);
+    out.frag = FragInfo {
+        offset: u32::from(frag & 0x1fff) * 8,
+        more: frag & 0x2000 != 0,
+        is_fragment: frag & 0x3fff != 0,
+        id: out.ip_id,
+    };
 }
 
 /// IPv4 option bits (`ipopt`).
