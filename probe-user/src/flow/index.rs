@@ -10,11 +10,14 @@
 //! instead of following one another. Deletion shifts later entries back
 //! (no tombstones), so probe sequences stay short under churn.
 
+use super::pages::FilledArray;
+
 const EMPTY: u64 = u64::MAX;
 const MIN_SLOTS: usize = 1024;
 
 pub struct FlowIndex {
-    slots: Vec<u64>,
+    /// On huge pages once large: a lookup touches a slot at random.
+    slots: FilledArray<u64>,
     /// `slots.len() - 1` (a power of two minus one).
     mask: usize,
     /// Shift that maps a mixed 64-bit hash to a slot.
@@ -37,7 +40,7 @@ impl FlowIndex {
     fn with_slots(n: usize) -> FlowIndex {
         debug_assert!(n.is_power_of_two());
         FlowIndex {
-            slots: vec![EMPTY; n],
+            slots: FilledArray::new(n, EMPTY),
             mask: n - 1,
             shift: 64 - n.trailing_zeros(),
             len: 0,
@@ -112,7 +115,7 @@ impl FlowIndex {
 
     fn grow(&mut self) {
         let old = std::mem::replace(self, FlowIndex::with_slots(self.slots.len() * 2));
-        for v in old.slots {
+        for &v in old.slots.iter() {
             if v != EMPTY {
                 self.place(v);
                 self.len += 1;

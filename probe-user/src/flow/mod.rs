@@ -15,6 +15,7 @@ mod index;
 pub mod key;
 pub mod live;
 pub mod pipeline;
+mod pages;
 mod slab;
 pub mod state;
 mod store;

@@ -47,12 +47,12 @@ impl FlowStore {
     }
 
     /// Whether flow `i` has TCP accumulators.
-    #[inline]
+    #[inline(always)]
     pub fn is_tcp(i: u32) -> bool {
         i & TCP_BIT != 0
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, i: u32) -> &Flow {
         if Self::is_tcp(i) {
             &self.tcp.get(i >> 1).flow
@@ -61,7 +61,7 @@ impl FlowStore {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn get_mut(&mut self, i: u32) -> &mut Flow {
         if Self::is_tcp(i) {
             &mut self.tcp.get_mut(i >> 1).flow
@@ -71,7 +71,7 @@ impl FlowStore {
     }
 
     /// Flow `i` and its TCP accumulators, if it has them.
-    #[inline]
+    #[inline(always)]
     pub fn parts(&mut self, i: u32) -> (&mut Flow, Option<&mut TcpAcc>) {
         if Self::is_tcp(i) {
             let e = self.tcp.get_mut(i >> 1);
@@ -83,14 +83,14 @@ impl FlowStore {
 
     /// Where flow `i` and what is kept with it lie: address and length, for
     /// prefetching. The flow comes first.
-    #[inline]
+    #[inline(always)]
     pub fn span(&self, i: u32) -> (usize, usize) {
         let f: *const Flow = self.get(i);
         (f as usize, Self::span_len(i))
     }
 
     /// How many bytes flow `i` and what is kept with it take.
-    #[inline]
+    #[inline(always)]
     pub fn span_len(i: u32) -> usize {
         if Self::is_tcp(i) {
             std::mem::size_of::<TcpFlow>()
