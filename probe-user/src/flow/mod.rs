@@ -110,7 +110,7 @@ impl Default for EngineConfig {
             user_data_len: 0,
             jitter: false,
             shards: 64,
-            scan_interval_ns: timers::SLOT_NS,
+            scan_interval_ns: timers::SCAN_NS,
         }
     }
 }
