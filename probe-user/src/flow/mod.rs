@@ -14,8 +14,8 @@
 mod index;
 pub mod key;
 pub mod live;
-pub mod pipeline;
 mod pages;
+pub mod pipeline;
 mod slab;
 pub mod state;
 mod store;
@@ -578,7 +578,6 @@ impl Shard {
                 out.push(DueKey {
                     due_ns: at,
                     stime_ns: f.record_stime(),
-                    ltime_ns: f.ltime_ns,
                     shard,
                     idx,
                     hash: f.hash,
@@ -641,7 +640,6 @@ impl Shard {
             if f.pending() {
                 out.push(FinalKey {
                     stime_ns: f.record_stime(),
-                    ltime_ns: f.ltime_ns,
                     shard,
                     idx,
                 });
@@ -649,10 +647,11 @@ impl Shard {
         }
     }
 
-    /// The key flow `idx`'s record will carry (to order final records that
-    /// start at the same time).
-    pub fn final_record_key(&self, idx: u32) -> FlowKey {
-        self.flows.get(idx).out_key(self.key_of(idx))
+    /// The key and last time flow `idx`'s record will carry (to order
+    /// records that tie before them).
+    pub fn record_key_and_ltime(&self, idx: u32) -> (FlowKey, u64) {
+        let f = self.flows.get(idx);
+        (f.out_key(self.key_of(idx)), f.ltime_ns)
     }
 
     /// End of input, step 2: flow `idx`'s final record (from `final_keys`),
@@ -690,14 +689,13 @@ impl Shard {
 /// Where a flow's final record goes in the output: records due at the end
 /// of input are written in (start, key, last time) order, as every other
 /// record group is. Sorting these small keys instead of the records lets the
-/// records be made, and written, a few thousand at a time. The key itself
-/// is not kept (24 bytes a flow instead of 72, at the moment the table is
-/// fullest): flows that start at the same time are put in order by reading
-/// their keys back ([`Shard::final_record_key`]).
+/// records be made, and written, a few thousand at a time. The key and the
+/// last time are not kept (16 bytes a flow instead of 80, at the moment the
+/// table is fullest): flows that start at the same time are put in order by
+/// reading them back ([`Shard::record_key_and_ltime`]).
 #[derive(Clone, Copy, Debug)]
 pub struct FinalKey {
     pub stime_ns: u64,
-    pub ltime_ns: u64,
     pub shard: u32,
     pub idx: u32,
 }
@@ -708,7 +706,6 @@ pub struct FinalKey {
 pub struct DueKey {
     pub due_ns: u64,
     pub stime_ns: u64,
-    pub ltime_ns: u64,
     pub shard: u32,
     pub idx: u32,
     /// The flow's index hash (to retire it without looking it up).

@@ -756,16 +756,12 @@ fn worker_loop(
 trait OrderKey: Copy {
     /// The order before the record key: (due, start).
     fn primary(&self) -> (u64, u64);
-    fn ltime_ns(&self) -> u64;
     fn place(&self) -> (usize, u32);
 }
 
 impl OrderKey for FinalKey {
     fn primary(&self) -> (u64, u64) {
         (u64::MAX, self.stime_ns)
-    }
-    fn ltime_ns(&self) -> u64 {
-        self.ltime_ns
     }
     fn place(&self) -> (usize, u32) {
         (self.shard as usize, self.idx)
@@ -775,9 +771,6 @@ impl OrderKey for FinalKey {
 impl OrderKey for DueKey {
     fn primary(&self) -> (u64, u64) {
         (self.due_ns, self.stime_ns)
-    }
-    fn ltime_ns(&self) -> u64 {
-        self.ltime_ns
     }
     fn place(&self) -> (usize, u32) {
         (self.shard as usize, self.idx)
@@ -793,8 +786,8 @@ impl OrderKey for DueKey {
 /// in the order their records are due (a flow is filed under its record's
 /// due when the record starts, and records start in packet time order). That
 /// sort's buffer holds up to as many keys as it sorts: little for a tick (a
-/// few thousand keys), but 5.5 MB at the end of input, when every flow is
-/// listed (13 bytes per concurrent flow in the replay benchmark). More keys
+/// few thousand keys), but megabytes at the end of input, when every flow
+/// is listed (as many bytes again as the keys themselves). More keys
 /// than `merge_up_to` are sorted in place. The order is the same either
 /// way: no two records share a key and times.
 fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable, merge_up_to: usize) {
@@ -812,8 +805,8 @@ fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable, merge_up
             tie.clear();
             for k in &keys[i..j] {
                 let (shard, idx) = k.place();
-                let key = table.lock(shard).final_record_key(idx);
-                tie.push((key, k.ltime_ns(), *k));
+                let (key, ltime) = table.lock(shard).record_key_and_ltime(idx);
+                tie.push((key, ltime, *k));
             }
             tie.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
             for (slot, t) in keys[i..j].iter_mut().zip(&tie) {
@@ -826,7 +819,7 @@ fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable, merge_up
 
 /// The most keys a tick sorts by merging their runs (see
 /// [`sort_in_output_order`]). The stable sort's buffer can hold as many
-/// keys as it sorts: 16k keys, 0.8 MB, at most. A tick of the replay
+/// keys as it sorts: 16k keys, 0.7 MB, at most. A tick of the replay
 /// benchmark lists about 4500.
 const TICK_MERGE_KEYS: usize = 1 << 14;
 
