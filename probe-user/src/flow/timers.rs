@@ -9,10 +9,10 @@
 //! can be frequent (which keeps the records waiting for the writer few)
 //! and cost what they find, not what the table holds.
 //!
-//! The slots (10 ms each) of the next 6.4 s are lists in a ring, so filing a flow is a
-//! push; slots further ahead, or behind the ring when packet time steps
-//! back, wait in an ordered map. A visit takes slots in time order from
-//! both, in the order their flows were filed.
+//! The slots (10 ms each) of the next 6.4 s are lists in a ring, so filing
+//! a flow is a push; slots further ahead, or behind the ring when packet
+//! time steps back, wait in an ordered map. A visit takes slots in time
+//! order from both, in the order their flows were filed.
 
 use std::collections::BTreeMap;
 
