@@ -690,7 +690,7 @@ impl Shard {
 /// of input are written in (start, key, last time) order, as every other
 /// record group is. Sorting these small keys instead of the records lets the
 /// records be made, and written, a few thousand at a time. The key and the
-/// last time are not kept (16 bytes a flow instead of 80, at the moment the
+/// last time are not kept (16 bytes a flow instead of 72, at the moment the
 /// table is fullest): flows that start at the same time are put in order by
 /// reading them back ([`Shard::record_key_and_ltime`]).
 #[derive(Clone, Copy, Debug)]

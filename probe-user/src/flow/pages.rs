@@ -108,11 +108,11 @@ impl<T> Pages<T> {
     /// is full. Cheap when it completes nothing.
     #[inline]
     pub fn filled(&self, i: usize) -> bool {
-        let size = std::mem::size_of::<T>();
-        let (a, b) = (i * size, (i + 1) * size);
         if self.mapped == 0 {
             return false;
         }
+        let size = std::mem::size_of::<T>();
+        let (a, b) = (i * size, (i + 1) * size);
         if b / HUGE_PAGE > a / HUGE_PAGE {
             return self.collapse(a / HUGE_PAGE);
         }

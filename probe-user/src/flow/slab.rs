@@ -61,45 +61,41 @@ impl<T> Slab<T> {
             self.len += 1;
             return i;
         }
-        let i = self.filled;
-        assert!(
-            i < u32::MAX as usize,
-            "a slab holds fewer than 2^32 entries"
-        );
-        if i == self.chunks.len() * Self::PER {
+        let i = u32::try_from(self.filled).expect("a slab holds fewer than 2^32 entries");
+        if self.filled == self.chunks.len() * Self::PER {
             self.chunks.push(Pages::new(Self::PER, true));
         }
         // SAFETY: entry `i` is in the last chunk's room, not yet written
         // (`i == filled`).
         unsafe { self.slot(i).write(v) };
-        if let Some(chunk) = self.chunks.last() {
-            chunk.filled(i % Self::PER);
-        }
+        self.chunks[self.chunks.len() - 1].filled(self.filled % Self::PER);
         self.filled += 1;
         self.len += 1;
-        i as u32
+        i
     }
 
-    /// Where entry `i` lies (`i` within the chunks' room). In 32 bits: the
-    /// division by a constant is then one narrow multiplication.
+    /// Where entry `i` lies. In 32 bits: the division by a constant is
+    /// then one narrow multiplication.
+    ///
+    /// # Safety
+    ///
+    /// `i` is within the room of the chunks there are.
     #[inline(always)]
-    fn slot(&self, i: usize) -> *mut T {
+    unsafe fn slot(&self, i: u32) -> *mut T {
         let per = Self::PER as u32;
-        let (c, o) = (i as u32 / per, i as u32 % per);
-        self.chunks[c as usize].as_ptr().wrapping_add(o as usize)
+        // SAFETY: the caller's promise.
+        let chunk = unsafe { self.chunks.get_unchecked((i / per) as usize) };
+        chunk.as_ptr().wrapping_add((i % per) as usize)
     }
 
-    /// Where entry `i` lies, `i` below `filled`.
+    /// Where entry `i` lies, `i` below `filled` (or a panic).
     #[inline(always)]
     fn written(&self, i: u32) -> *mut T {
         if i as usize >= self.filled {
             out_of_range(i);
         }
-        let per = Self::PER as u32;
-        let (c, o) = (i / per, i % per);
         // SAFETY: entries below `filled` lie in the chunks there are.
-        let chunk = unsafe { self.chunks.get_unchecked(c as usize) };
-        chunk.as_ptr().wrapping_add(o as usize)
+        unsafe { self.slot(i) }
     }
 
     /// Marks entry `i` vacant. Its value stays in place until the entry is
@@ -126,7 +122,7 @@ impl<T> Slab<T> {
     fn drop_entries(&mut self) {
         let filled = std::mem::take(&mut self.filled);
         if std::mem::needs_drop::<T>() {
-            for i in 0..filled {
+            for i in 0..filled as u32 {
                 // SAFETY: entries below the old `filled` are written, and
                 // `filled` is already 0: none is dropped twice, even if a
                 // drop panics.
