@@ -295,6 +295,19 @@ impl Batch {
         flow_hash: u32,
         user_len: usize,
     ) {
+        self.items[self.len].key = key;
+        self.commit_keyed(data, shard, flow_hash, user_len);
+    }
+
+    /// [`Batch::commit`] of a spare slot whose key is already made.
+    #[inline]
+    pub(crate) fn commit_keyed(
+        &mut self,
+        data: &[u8],
+        shard: u32,
+        flow_hash: u32,
+        user_len: usize,
+    ) {
         let it = &mut self.items[self.len];
         let caplen = it.info.payload_caplen as usize;
         (it.pay_off, it.pay_len) = if user_len > 0 && caplen > 0 {
@@ -306,7 +319,6 @@ impl Batch {
         } else {
             (0, 0)
         };
-        it.key = key;
         it.shard = shard;
         it.flow_hash = flow_hash;
         self.len += 1;
@@ -538,18 +550,18 @@ fn read_loop<S: PacketSource>(
         // The worker is known only after parsing: parse into the first
         // batch's spare slot (which `parse` resets), and copy the item
         // into another worker's batch if it goes there.
-        let info = &mut cur[0].spare().info;
-        packet::parse(pkt.link, pkt.data, pkt.wire_len, pkt.ts_ns, info);
-        if info.malformed != packet::Malformed::None {
-            report.malformed_by_reason[info.malformed as usize & 7] += 1;
+        let it = cur[0].spare();
+        packet::parse(pkt.link, pkt.data, pkt.wire_len, pkt.ts_ns, &mut it.info);
+        if it.info.malformed != packet::Malformed::None {
+            report.malformed_by_reason[it.info.malformed as usize & 7] += 1;
         }
-        let Some(pkey) = key::packet_key(info) else {
+        if !key::packet_key_into(&it.info, &mut it.key) {
             report.stats.unkeyed += 1;
             report.stats.packets += 1;
             report.stats.bytes += pkt.wire_len as u64;
             continue;
-        };
-        let (shard_hash, flow_hash) = key::shard_and_flow_hash(info, &pkey);
+        }
+        let (shard_hash, flow_hash) = key::shard_and_flow_hash(&it.info, &it.key);
         let shard = table.shard_of(shard_hash);
         let w = worker_of_shard[shard];
         if w != 0 {
@@ -557,7 +569,7 @@ fn read_loop<S: PacketSource>(
             *rest[0].spare() = *first[0].spare();
         }
         let b = &mut cur[w];
-        b.commit(pkt.data, pkey, shard as u32, flow_hash, user_len);
+        b.commit_keyed(pkt.data, shard as u32, flow_hash, user_len);
         if b.len() >= batch_cap {
             send(w, &mut cur, now, false)?;
         }

@@ -716,10 +716,13 @@ fn ipv4_fields(h: &[u8; 20], out: &mut PacketInfo) {
     out.ip_id = u32::from(u16::from_be_bytes([h[4], h[5]]));
     out.ttl = h[8];
     out.proto = h[9];
-    out.src_ip = [0; 16];
-    out.dst_ip = [0; 16];
-    out.src_ip[..4].copy_from_slice(&h[12..16]);
-    out.dst_ip[..4].copy_from_slice(&h[16..20]);
+    // Each address written whole, in one store: the key is made from them
+    // right after, and a 16-byte load of bytes that two stores wrote (the
+    // zeros, then the address) waits for both to retire instead of taking
+    // them from the store buffer.
+    let v4 = |a: [u8; 4]| u128::from(u32::from_le_bytes(a)).to_le_bytes();
+    out.src_ip = v4([h[12], h[13], h[14], h[15]]);
+    out.dst_ip = v4([h[16], h[17], h[18], h[19]]);
     let frag = u16::from_be_bytes([h[6], h[7]]);
     out.frag = FragInfo {
         offset: u32::from(frag & 0x1fff) * 8,
