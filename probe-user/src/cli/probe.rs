@@ -189,6 +189,11 @@ impl RecordOut for SinkOut {
             .write(rec)
             .map_err(|e| PipelineError::Output(e.to_string()))
     }
+    fn write_encoded(&mut self, rec: &[u8]) -> Result<(), PipelineError> {
+        self.0
+            .write_encoded(rec)
+            .map_err(|e| PipelineError::Output(e.to_string()))
+    }
     fn finish(&mut self) -> Result<(), PipelineError> {
         self.0
             .flush()

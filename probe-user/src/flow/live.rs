@@ -21,7 +21,7 @@
 use super::pipeline::{
     writer_loop, Batch, BatchApplier, PipelineError, RecordOut, ReplayConfig, WorkerOut,
 };
-use super::{key, Emitted, EngineConfig, EngineStats, FlowTable};
+use super::{key, EngineConfig, EngineStats, FlowTable, Records};
 use crate::packet::{self, LinkType, Malformed};
 use crate::record::FlowRecord;
 use crossbeam_channel::{bounded, Sender, TrySendError};
@@ -55,7 +55,7 @@ pub struct LiveWorker {
     batch: Batch,
     batch_cap: usize,
     applier: BatchApplier,
-    records: Vec<Emitted>,
+    records: Records,
     out: Sender<WorkerOut>,
     my_shards: Vec<usize>,
     next_scan_ns: u64,
@@ -108,11 +108,13 @@ impl LiveHandle {
     /// Hands a probe status record to the writer; it is written in due-time
     /// order with the flow records, at `due_ns`.
     pub fn send_status(&self, rec: FlowRecord, due_ns: u64) -> Result<(), PipelineError> {
+        let mut records = Records::default();
+        records.push(due_ns, &rec);
         self.tx
             .send(WorkerOut {
                 worker: 0,
                 watermark_ns: 0,
-                records: vec![Emitted { due_ns, rec }],
+                records,
                 done: None,
             })
             .map_err(|_| PipelineError::Output("the record writer stopped".into()))
@@ -146,7 +148,7 @@ pub fn start(
             batch: Batch::new(cfg.batch.max(1)),
             batch_cap: cfg.batch.max(1),
             applier: BatchApplier::new(nshards),
-            records: Vec::new(),
+            records: Records::default(),
             out: tx.clone(),
             my_shards: (0..nshards).filter(|s| s % workers == id).collect(),
             next_scan_ns: 0,

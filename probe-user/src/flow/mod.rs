@@ -7,10 +7,11 @@
 //! lock once. Time is packet time: status intervals and idle timeouts advance
 //! with the timestamps of the packets, so a replay is reproducible.
 //!
-//! Records leave the engine tagged with the packet time at which they were due
-//! (`Emitted::due_ns`); the pipeline orders them by that time, so the output does
-//! not depend on how many workers ran.
+//! Records leave the engine encoded and tagged with the packet time at which
+//! they were due ([`emit::Head::due_ns`]); the pipeline orders them by that
+//! time, so the output does not depend on how many workers ran.
 
+pub mod emit;
 mod index;
 pub mod key;
 pub mod live;
@@ -115,12 +116,7 @@ impl Default for EngineConfig {
     }
 }
 
-/// A record leaving the engine, with the packet time it was due.
-#[derive(Clone, Debug)]
-pub struct Emitted {
-    pub due_ns: u64,
-    pub rec: FlowRecord,
-}
+pub use emit::Records;
 
 /// Counters kept per shard (summed for reports).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -177,7 +173,10 @@ pub struct Shard {
     exts: Vec<Option<Box<FlowExt>>>,
     frags: HashTable<FragEntry>,
     /// Records emitted and not yet collected by a worker.
-    pub out: Vec<Emitted>,
+    pub out: Records,
+    /// Where a record is made before it is encoded (reused: it stays in
+    /// the cache).
+    rec: FlowRecord,
     pub stats: EngineStats,
     /// Flows to forget at the end of a tick (`retire`): hash, index.
     scratch: Vec<(u32, u32)>,
@@ -286,18 +285,12 @@ impl Shard {
         parts(&mut self.flows, &mut self.exts, i)
     }
 
-    /// Takes flow `i`'s pending record into a new last entry of `out`,
-    /// stamped `due`.
-    fn take(&mut self, i: u32, cause: Cause, due: u64, out: &mut Vec<Emitted>) {
+    /// Takes flow `i`'s pending record into `out`, stamped `due`.
+    fn take(&mut self, i: u32, cause: Cause, due: u64, out: &mut Records) {
         let ckey = self.key_of(i);
-        let (f, tcp, ext) = self.parts(i);
-        // Made in place: a new entry, then the record written into it.
-        out.resize_with(out.len() + 1, || Emitted {
-            due_ns: due,
-            rec: FlowRecord::default(),
-        });
-        let e = out.last_mut().expect("an entry was just added");
-        f.take_record(ckey, tcp, ext, cause, due, &mut e.rec);
+        let (f, tcp, ext) = parts(&mut self.flows, &mut self.exts, i);
+        f.take_record(ckey, tcp, ext, cause, due, &mut self.rec);
+        out.push(due, &self.rec);
         self.stats.records += 1;
     }
 
@@ -594,13 +587,7 @@ impl Shard {
     /// A tick, step 2: flow `k.idx`'s status record (from `due_keys`), added
     /// to `out`; a flow that is idle past its timeout once reported is noted
     /// for `retire`, any other is filed under the end of its idle timeout.
-    pub fn take_due(
-        &mut self,
-        k: &DueKey,
-        now_ns: u64,
-        cfg: &EngineConfig,
-        out: &mut Vec<Emitted>,
-    ) {
+    pub fn take_due(&mut self, k: &DueKey, now_ns: u64, cfg: &EngineConfig, out: &mut Records) {
         self.take(k.idx, Cause::Status, k.due_ns, out);
         let f = self.flows.get_mut(k.idx);
         f.bits &= !bit::LISTED;
@@ -656,7 +643,7 @@ impl Shard {
 
     /// End of input, step 2: flow `idx`'s final record (from `final_keys`),
     /// added to `out`.
-    pub fn take_final(&mut self, idx: u32, out: &mut Vec<Emitted>) {
+    pub fn take_final(&mut self, idx: u32, out: &mut Records) {
         self.take(idx, Cause::Stop, u64::MAX, out);
     }
 
@@ -824,7 +811,7 @@ mod tests {
         // (due + 1 s), but no tick has retired it yet.
         shard.scan(t0 + 5 * NS + 1, &cfg);
         assert_eq!(shard.out.len(), 1);
-        assert!(shard.out[0].rec.tcp.is_some());
+        assert!(shard.out.record(0).tcp.is_some());
         assert_eq!(shard.flow_count(), 1);
 
         apply(&mut shard, &tcp_frame(16, false), t0 + 7 * NS, &cfg);
@@ -840,7 +827,7 @@ mod tests {
         assert_eq!(shard.flow_count(), 1);
         shard.flush();
         assert_eq!(shard.out.len(), 2);
-        let last = &shard.out[1].rec;
+        let last = &shard.out.record(1);
         assert_eq!((last.key, last.src.pkts, last.dst.pkts), (ckey, 2, 0));
         assert!(last.tcp.is_none());
         assert_eq!(last.stime_ns, t0 + 7 * NS);

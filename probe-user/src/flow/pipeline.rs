@@ -4,9 +4,10 @@
 //! reader: read ▸ parse ▸ key ▸ shard ──batches──► worker w (shards s with s % N == w)
 //!                                                   lock shard once per batch, apply;
 //!                                                   at a tick: due keys, sorted, records
+//!                                                   encoded (seq and srcid left 0)
 //!                                                        │ chunks tagged with due time
 //!                                                        ▼
-//!                                   writer: order by (due, start, key) ▸ sink
+//!                      writer: order by (due, start, key) ▸ number, seal ▸ sink
 //! ```
 //!
 //! Each shard belongs to one worker, so the packets of a flow are applied in
@@ -28,9 +29,10 @@
 
 use super::{key, DueKey, EngineConfig, EngineStats, FinalKey, FlowTable, NO_FLOW};
 use crate::capture::PacketSource;
-use crate::flow::Emitted;
+use crate::flow::emit::Head;
+use crate::flow::Records;
 use crate::packet::{self, PacketInfo};
-use crate::record::{FlowKey, FlowRecord, ManInfo, RecordKind};
+use crate::record::{codec, FlowKey, FlowRecord, ManInfo, RecordKind};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,6 +40,13 @@ use std::sync::Arc;
 /// Where the pipeline's records go.
 pub trait RecordOut: Send {
     fn write_record(&mut self, rec: &FlowRecord) -> Result<(), PipelineError>;
+    /// A record as its sealed encoding. Outputs that store encodings take
+    /// it as it is; the others have it decoded for them.
+    fn write_encoded(&mut self, rec: &[u8]) -> Result<(), PipelineError> {
+        let (rec, _) = codec::decode(rec)
+            .map_err(|e| PipelineError::Output(format!("a record the engine encoded: {e}")))?;
+        self.write_record(&rec)
+    }
     fn finish(&mut self) -> Result<(), PipelineError>;
 }
 
@@ -175,7 +184,7 @@ impl BatchApplier {
         items: &[Item],
         payload: &[u8],
         cfg: &EngineConfig,
-        records: &mut Vec<Emitted>,
+        records: &mut Records,
     ) {
         if items.is_empty() {
             return;
@@ -334,13 +343,8 @@ impl Batch {
 pub(crate) struct WorkerOut {
     pub(crate) worker: usize,
     pub(crate) watermark_ns: u64,
-    pub(crate) records: Vec<Emitted>,
+    pub(crate) records: Records,
     pub(crate) done: Option<EngineStats>,
-}
-
-/// Total order of emitted records: due time, then start, then key.
-fn sort_key(e: &Emitted) -> (u64, u64, &FlowKey, u64) {
-    (e.due_ns, e.rec.stime_ns, &e.rec.key, e.rec.ltime_ns)
 }
 
 /// Replays `src` through the flow engine into `out`.
@@ -369,7 +373,7 @@ pub fn replay<S: PacketSource>(
     // documentation).
     let mut inline: Option<Worker> = None;
     for w in 0..workers {
-        let (fin_tx, fin_rx) = bounded::<Vec<Emitted>>(2);
+        let (fin_tx, fin_rx) = bounded::<Records>(2);
         fin_rxs.push(fin_rx);
         let worker = Worker::new(w, workers, &table, (wtx.clone(), fin_tx));
         if workers == 1 {
@@ -622,11 +626,11 @@ struct Worker {
     me: usize,
     my_shards: Vec<usize>,
     applier: BatchApplier,
-    records: Vec<Emitted>,
+    records: Records,
     due: Vec<DueKey>,
     watermark: u64,
     out: Sender<WorkerOut>,
-    fin: Sender<Vec<Emitted>>,
+    fin: Sender<Records>,
 }
 
 impl Worker {
@@ -634,14 +638,14 @@ impl Worker {
         me: usize,
         workers: usize,
         table: &FlowTable,
-        (out, fin): (Sender<WorkerOut>, Sender<Vec<Emitted>>),
+        (out, fin): (Sender<WorkerOut>, Sender<Records>),
     ) -> Worker {
         let nshards = table.shard_count();
         Worker {
             me,
             my_shards: (0..nshards).filter(|s| s % workers == me).collect(),
             applier: BatchApplier::new(nshards),
-            records: Vec::new(),
+            records: Records::default(),
             due: Vec::new(),
             watermark: 0,
             out,
@@ -687,7 +691,7 @@ impl Worker {
             }
             sort_in_output_order(due, table, TICK_MERGE_KEYS);
             for (n, chunk) in due.chunks(TICK_CHUNK).enumerate() {
-                let mut v = Vec::with_capacity(chunk.len());
+                let mut v = Records::with_capacity(chunk.len());
                 let mut shard = Held::new(table);
                 for (j, k) in chunk.iter().enumerate() {
                     // The flows are taken in output order, scattered through
@@ -854,9 +858,9 @@ fn finish(
     me: usize,
     table: &FlowTable,
     my_shards: &[usize],
-    records: Vec<Emitted>,
+    records: Records,
     out: &Sender<WorkerOut>,
-    fin: &Sender<Vec<Emitted>>,
+    fin: &Sender<Records>,
 ) -> Result<EngineStats, PipelineError> {
     let stopped = || PipelineError::Output("the record writer stopped".into());
     // Sized once: a growing vector could hold twice what it needs just when
@@ -879,7 +883,7 @@ fn finish(
     };
     out.send(msg).map_err(|_| stopped())?;
     for chunk in keys.chunks(FINAL_CHUNK) {
-        let mut v = Vec::with_capacity(chunk.len());
+        let mut v = Records::with_capacity(chunk.len());
         let mut shard = Held::new(table);
         for k in chunk {
             shard.get(k.shard).take_final(k.idx, &mut v);
@@ -899,7 +903,7 @@ fn finish(
 pub(crate) fn writer_loop(
     workers: usize,
     rx: Receiver<WorkerOut>,
-    fins: Vec<Receiver<Vec<Emitted>>>,
+    fins: Vec<Receiver<Records>>,
     mut out: Box<dyn RecordOut>,
     man: bool,
     srcid: u32,
@@ -907,31 +911,29 @@ pub(crate) fn writer_loop(
 ) -> Result<u64, PipelineError> {
     // Records wait here until every worker has passed their due time; then
     // they are written in (due, start, key) order. Sorting an index keeps the
-    // (large) records from moving more than once.
-    // Records arrive in the workers' vectors and stay in them (a burst of
-    // status records is never copied into one big vector).
-    let mut pending: Vec<Vec<Emitted>> = Vec::new();
+    // records from moving more than once.
+    // Records arrive in the workers' batches and stay in them (a burst of
+    // status records is never copied into one big buffer).
+    let mut pending: Vec<Records> = Vec::new();
     let mut ready: Vec<Ready> = Vec::new();
     let mut released_to = 0u64;
     let mut marks = vec![0u64; workers];
     let mut done = 0;
-    let mut seq: u64 = 0;
     let mut totals = EngineStats::default();
     let mut first_ts = 0u64;
     let mut last_ts = 0u64;
     let mut started = false;
-    let mut write = |rec: &mut FlowRecord, out: &mut Box<dyn RecordOut>| {
-        seq += 1;
-        rec.seq = seq;
-        rec.srcid = srcid;
-        out.write_record(rec)
+    let mut w = Stamper {
+        seq: 0,
+        srcid,
+        buf: Vec::new(),
     };
     while let Ok(msg) = rx.recv() {
-        for e in &msg.records {
-            if first_ts == 0 || e.rec.stime_ns < first_ts {
-                first_ts = e.rec.stime_ns;
+        for h in msg.records.heads() {
+            if first_ts == 0 || h.stime_ns < first_ts {
+                first_ts = h.stime_ns;
             }
-            last_ts = last_ts.max(e.rec.ltime_ns);
+            last_ts = last_ts.max(h.ltime_ns);
         }
         if !msg.records.is_empty() {
             pending.push(msg.records);
@@ -947,62 +949,102 @@ pub(crate) fn writer_loop(
             let t = first_packet_ns.load(Ordering::Acquire);
             let t = if t == u64::MAX { first_ts } else { t };
             let mut m = man_record(RecordKind::ManStart, t, t, &EngineStats::default());
-            write(&mut m, &mut out)?;
+            w.record(&mut m, &mut out)?;
         }
         if wm > released_to || done == workers {
             released_to = wm;
-            release(&mut pending, &mut ready, wm, |r| write(r, &mut out))?;
+            release(&mut pending, &mut ready, wm, |r, h| {
+                w.encoded(r, h, &mut out)
+            })?;
         }
         if done == workers {
             break;
         }
     }
-    release(&mut pending, &mut ready, u64::MAX, |r| write(r, &mut out))?;
+    release(&mut pending, &mut ready, u64::MAX, |r, h| {
+        w.encoded(r, h, &mut out)
+    })?;
     if man && !started && !fins.is_empty() {
         started = true;
         let t = first_packet_ns.load(Ordering::Acquire);
         let t = if t == u64::MAX { first_ts } else { t };
         let mut m = man_record(RecordKind::ManStart, t, t, &EngineStats::default());
-        write(&mut m, &mut out)?;
+        w.record(&mut m, &mut out)?;
     }
-    merge_finals(&fins, |e| {
-        if first_ts == 0 || e.rec.stime_ns < first_ts {
-            first_ts = e.rec.stime_ns;
+    merge_finals(&fins, |r, h| {
+        if first_ts == 0 || h.stime_ns < first_ts {
+            first_ts = h.stime_ns;
         }
-        last_ts = last_ts.max(e.rec.ltime_ns);
-        write(&mut e.rec, &mut out)
+        last_ts = last_ts.max(h.ltime_ns);
+        w.encoded(r, h, &mut out)
     })?;
     if man {
         if !started {
             let t = first_packet_ns.load(Ordering::Acquire);
             let t = if t == u64::MAX { first_ts } else { t };
             let mut m = man_record(RecordKind::ManStart, t, t, &EngineStats::default());
-            write(&mut m, &mut out)?;
+            w.record(&mut m, &mut out)?;
         }
         let t = first_packet_ns.load(Ordering::Acquire);
         let t = if t == u64::MAX { first_ts } else { t };
         let mut m = man_record(RecordKind::ManStop, t, last_ts, &totals);
-        write(&mut m, &mut out)?;
+        w.record(&mut m, &mut out)?;
     }
     out.finish()?;
-    Ok(seq)
+    Ok(w.seq)
+}
+
+/// Numbers the records in the order they are written, and stamps them with
+/// the probe's id.
+struct Stamper {
+    seq: u64,
+    srcid: u32,
+    buf: Vec<u8>,
+}
+
+impl Stamper {
+    /// A record the writer made itself.
+    fn record(
+        &mut self,
+        rec: &mut FlowRecord,
+        out: &mut Box<dyn RecordOut>,
+    ) -> Result<(), PipelineError> {
+        self.seq += 1;
+        rec.seq = self.seq;
+        rec.srcid = self.srcid;
+        out.write_record(rec)
+    }
+
+    /// A record a worker encoded.
+    fn encoded(
+        &mut self,
+        recs: &Records,
+        h: &Head,
+        out: &mut Box<dyn RecordOut>,
+    ) -> Result<(), PipelineError> {
+        self.seq += 1;
+        self.buf.clear();
+        codec::restamp(recs.bytes(h), self.seq, self.srcid, &mut self.buf)
+            .map_err(|e| PipelineError::Output(format!("a record the engine encoded: {e}")))?;
+        out.write_encoded(&self.buf)
+    }
 }
 
 /// Merges the workers' streams of final records (each in order) into one.
 fn merge_finals(
-    fins: &[Receiver<Vec<Emitted>>],
-    mut write: impl FnMut(&mut Emitted) -> Result<(), PipelineError>,
+    fins: &[Receiver<Records>],
+    mut write: impl FnMut(&Records, &Head) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
-    let order = |e: &Emitted| (e.rec.stime_ns, e.rec.key, e.rec.ltime_ns);
+    let order = |h: &Head| (h.stime_ns, h.key, h.ltime_ns);
     // Per stream: its current chunk and the position in it (None: ended).
-    let next = |rx: &Receiver<Vec<Emitted>>| loop {
+    let next = |rx: &Receiver<Records>| loop {
         match rx.recv() {
             Ok(v) if v.is_empty() => continue,
             Ok(v) => break Some((v, 0)),
             Err(_) => break None,
         }
     };
-    let mut heads: Vec<Option<(Vec<Emitted>, usize)>> = fins.iter().map(next).collect();
+    let mut heads: Vec<Option<(Records, usize)>> = fins.iter().map(next).collect();
     loop {
         let mut best: Option<usize> = None;
         for (w, h) in heads.iter().enumerate() {
@@ -1011,7 +1053,7 @@ fn merge_finals(
                     None => true,
                     Some(b) => {
                         let (bv, bi) = heads[b].as_ref().expect("best is live");
-                        order(&v[*i]) < order(&bv[*bi])
+                        order(&v.heads()[*i]) < order(&bv.heads()[*bi])
                     }
                 };
                 if better {
@@ -1023,7 +1065,7 @@ fn merge_finals(
             return Ok(());
         };
         let (v, i) = heads[w].as_mut().expect("best is live");
-        write(&mut v[*i])?;
+        write(v, &v.heads()[*i])?;
         *i += 1;
         if *i == v.len() {
             heads[w] = next(&fins[w]);
@@ -1043,21 +1085,22 @@ struct Ready {
 
 /// Writes the pending records due by `wm`, in order, and keeps the rest.
 fn release(
-    pending: &mut Vec<Vec<Emitted>>,
+    pending: &mut Vec<Records>,
     ready: &mut Vec<Ready>,
     wm: u64,
-    mut write: impl FnMut(&mut FlowRecord) -> Result<(), PipelineError>,
+    mut write: impl FnMut(&Records, &Head) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
     ready.clear();
     for (c, chunk) in pending.iter().enumerate() {
         ready.extend(
             chunk
+                .heads()
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.due_ns <= wm)
-                .map(|(i, e)| Ready {
-                    due_ns: e.due_ns,
-                    stime_ns: e.rec.stime_ns,
+                .filter(|(_, h)| h.due_ns <= wm)
+                .map(|(i, h)| Ready {
+                    due_ns: h.due_ns,
+                    stime_ns: h.stime_ns,
                     chunk: c as u32,
                     at: i as u32,
                 }),
@@ -1067,11 +1110,11 @@ fn release(
         return Ok(());
     }
     // Sorted by the (due, start) copied beside each index, which decides
-    // nearly every pair without going to the (large) records; only runs that
-    // tie there are ordered by the rest of the sort key. Each worker's
-    // chunks arrive in order: the stable sort merges those runs.
+    // nearly every pair without going to the heads; only runs that tie
+    // there are ordered by the rest of the sort key. Each worker's chunks
+    // arrive in order: the stable sort merges those runs.
     ready.sort_by_key(|r| (r.due_ns, r.stime_ns));
-    let at = |r: &Ready| &pending[r.chunk as usize][r.at as usize];
+    let head = |r: &Ready| &pending[r.chunk as usize].heads()[r.at as usize];
     let mut i = 0;
     while i < ready.len() {
         let p = (ready[i].due_ns, ready[i].stime_ns);
@@ -1080,15 +1123,16 @@ fn release(
             .take_while(|r| (r.due_ns, r.stime_ns) == p)
             .count();
         if j - i > 1 {
-            ready[i..j].sort_unstable_by(|a, b| sort_key(at(a)).cmp(&sort_key(at(b))));
+            ready[i..j].sort_unstable_by(|a, b| head(a).order().cmp(&head(b).order()));
         }
         i = j;
     }
     for r in ready.iter() {
-        write(&mut pending[r.chunk as usize][r.at as usize].rec)?;
+        let chunk = &pending[r.chunk as usize];
+        write(chunk, &chunk.heads()[r.at as usize])?;
     }
     pending.retain_mut(|chunk| {
-        chunk.retain(|e| e.due_ns > wm);
+        chunk.retain(|h| h.due_ns > wm);
         !chunk.is_empty()
     });
     Ok(())

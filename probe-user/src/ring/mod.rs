@@ -101,6 +101,9 @@ impl RingError {
 pub trait RecordSink {
     /// Appends one record. For a ring it is visible to readers on return.
     fn write(&mut self, rec: &FlowRecord) -> Result<(), RingError>;
+    /// Appends one record given as its sealed encoding (what
+    /// [`codec::encode`](crate::record::codec::encode) writes).
+    fn write_encoded(&mut self, rec: &[u8]) -> Result<(), RingError>;
     /// Hands buffered records to the operating system (files, streams) or
     /// schedules write-back of the mapped segment (rings).
     fn flush(&mut self) -> Result<(), RingError>;

@@ -497,9 +497,16 @@ impl RingWriter {
 
 impl RecordSink for RingWriter {
     fn write(&mut self, rec: &FlowRecord) -> Result<(), RingError> {
-        self.scratch.clear();
-        codec::encode(rec, &mut self.scratch);
-        let len = self.scratch.len();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        codec::encode(rec, &mut scratch);
+        let r = self.write_encoded(&scratch);
+        self.scratch = scratch;
+        r
+    }
+
+    fn write_encoded(&mut self, rec: &[u8]) -> Result<(), RingError> {
+        let len = rec.len();
         if len as u64 > self.segment_bytes - SEGMENT_HEADER_LEN as u64 {
             return Err(RingError::RecordTooLarge {
                 len,
@@ -524,11 +531,7 @@ impl RecordSink for RingWriter {
         // bytes at and above `pos` are not yet published, so no reader looks
         // at them.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.scratch.as_ptr(),
-                seg.map.as_mut_ptr().add(seg.pos),
-                len,
-            );
+            std::ptr::copy_nonoverlapping(rec.as_ptr(), seg.map.as_mut_ptr().add(seg.pos), len);
         }
         seg.pos += len;
         seg.commit().store(seg.pos as u64, Ordering::Release);

@@ -104,6 +104,12 @@ impl<W: Write> RecordSink for StreamSink<W> {
             .map_err(|e| RingError::io(&self.path, e))
     }
 
+    fn write_encoded(&mut self, rec: &[u8]) -> Result<(), RingError> {
+        self.out
+            .write_all(rec)
+            .map_err(|e| RingError::io(&self.path, e))
+    }
+
     fn flush(&mut self) -> Result<(), RingError> {
         self.out.flush().map_err(|e| RingError::io(&self.path, e))
     }

@@ -502,6 +502,8 @@ pub fn encode(rec: &FlowRecord, out: &mut Vec<u8>) {
     v2::encode(rec, out)
 }
 
+pub use v2::{encode_unsealed, restamp};
+
 /// Appends the version-1 encoding of `rec` to `out`: what ocellus wrote
 /// before version 2, kept to test that such records stay readable.
 #[cfg(test)]
