@@ -641,6 +641,14 @@ impl Shard {
         (f.out_key(self.key_of(idx)), f.ltime_ns)
     }
 
+    /// Hints the CPU to fetch flow `idx` (a live flow), for taking its
+    /// record a few records later.
+    #[inline]
+    pub fn prefetch_take(&self, idx: u32) {
+        let (at, len) = self.flows.span(idx);
+        prefetch_span(at, len);
+    }
+
     /// End of input, step 2: flow `idx`'s final record (from `final_keys`),
     /// added to `out`.
     pub fn take_final(&mut self, idx: u32, out: &mut Records) {

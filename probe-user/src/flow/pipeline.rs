@@ -27,7 +27,7 @@
 //! time of a replay when the batch crossed to another core, and a second
 //! thread would gain no time, as the two would only take turns.
 
-use super::{key, DueKey, EngineConfig, EngineStats, FinalKey, FlowTable, NO_FLOW};
+use super::{key, DueKey, EngineConfig, EngineStats, FinalKey, FlowTable, Shard, NO_FLOW};
 use crate::capture::PacketSource;
 use crate::flow::emit::Head;
 use crate::flow::Records;
@@ -35,7 +35,7 @@ use crate::packet::{self, PacketInfo};
 use crate::record::{codec, FlowKey, FlowRecord, ManInfo, RecordKind};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 /// Where the pipeline's records go.
 pub trait RecordOut: Send {
@@ -882,17 +882,34 @@ fn finish(
         done: Some(st),
     };
     out.send(msg).map_err(|_| stopped())?;
-    for chunk in keys.chunks(FINAL_CHUNK) {
+    // The worker's shards are all held while their final records are
+    // taken: nothing else uses them at the end of input, and holding them
+    // all lets the loop fetch the flows a few records ahead, whatever their
+    // shard (they are taken in start order, scattered through memory).
+    let mut held: Vec<Option<MutexGuard<'_, Shard>>> =
+        (0..table.shard_count()).map(|_| None).collect();
+    for &s in my_shards {
+        held[s] = Some(table.lock(s));
+    }
+    let mine = "a worker's final keys are of its own shards";
+    for (n, chunk) in keys.chunks(FINAL_CHUNK).enumerate() {
         let mut v = Records::with_capacity(chunk.len());
-        let mut shard = Held::new(table);
-        for k in chunk {
-            shard.get(k.shard).take_final(k.idx, &mut v);
+        for (j, k) in chunk.iter().enumerate() {
+            if let Some(a) = keys.get(n * FINAL_CHUNK + j + TAKE_AHEAD) {
+                held[a.shard as usize]
+                    .as_ref()
+                    .expect(mine)
+                    .prefetch_take(a.idx);
+            }
+            held[k.shard as usize]
+                .as_mut()
+                .expect(mine)
+                .take_final(k.idx, &mut v);
         }
-        drop(shard);
         fin.send(v).map_err(|_| stopped())?;
     }
-    for &s in my_shards {
-        table.lock(s).reset();
+    for shard in held.iter_mut().flatten() {
+        shard.reset();
     }
     Ok(st)
 }
