@@ -51,7 +51,7 @@ impl Records {
     pub fn with_capacity(n: usize) -> Records {
         Records {
             heads: Vec::with_capacity(n),
-            bytes: Vec::with_capacity(n * TYPICAL_LEN),
+            bytes: Vec::with_capacity(n * TYPICAL_LEN + codec::ENCODE_RESERVE),
         }
     }
 

@@ -504,6 +504,11 @@ pub fn encode(rec: &FlowRecord, out: &mut Vec<u8>) {
 
 pub use v2::{encode_unsealed, restamp};
 
+/// Spare room the encoder asks of its output before each record, whatever
+/// the record's size (user data aside): a buffer sized for N records needs
+/// this much more, or its last record makes it grow.
+pub const ENCODE_RESERVE: usize = v2::MAX_FIXED;
+
 /// Appends the version-1 encoding of `rec` to `out`: what ocellus wrote
 /// before version 2, kept to test that such records stay readable.
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub const VERSION: u8 = 2;
 
 /// Largest encoding of everything but the user data: the bound the encoder
 /// sizes its output for before writing.
-const MAX_FIXED: usize = 1024;
+pub const MAX_FIXED: usize = 1024;
 
 /// The longest varint: a u64 in seven-bit groups.
 const MAX_VAR: usize = 10;
