@@ -153,6 +153,9 @@ const BATCHES_PER_WORKER: usize = 3;
 /// keeps capture order within a shard) and takes each shard's lock once.
 /// Its scratch space is reused, so applying allocates nothing.
 pub(crate) struct BatchApplier {
+    /// The shards of this applier's packets are its own (a replay worker's):
+    /// see [`BatchApplier::apply_owned`].
+    owned: bool,
     counts: Vec<u32>,
     pos: Vec<u32>,
     order: Vec<u32>,
@@ -170,11 +173,22 @@ const TAKE_AHEAD: usize = 8;
 impl BatchApplier {
     pub(crate) fn new(nshards: usize) -> BatchApplier {
         BatchApplier {
+            owned: false,
             counts: vec![0; nshards + 1],
             pos: vec![0; nshards + 1],
             order: Vec::new(),
             hashes: Vec::new(),
             hints: Vec::new(),
+        }
+    }
+
+    /// An applier for a worker that is alone in using the shards of the
+    /// packets it applies (a replay's: the reader sends each worker the
+    /// packets of its shards, and no one else touches them).
+    pub(crate) fn owned(nshards: usize) -> BatchApplier {
+        BatchApplier {
+            owned: true,
+            ..BatchApplier::new(nshards)
         }
     }
 
@@ -187,6 +201,10 @@ impl BatchApplier {
         records: &mut Records,
     ) {
         if items.is_empty() {
+            return;
+        }
+        if self.owned {
+            self.apply_owned(table, items, payload, cfg, records);
             return;
         }
         let counts = &mut self.counts;
@@ -250,6 +268,82 @@ impl BatchApplier {
             records.append(&mut shard.out);
             drop(shard);
             i = end;
+        }
+    }
+}
+
+impl BatchApplier {
+    /// [`BatchApplier::apply`] for an owner of its shards: the shards the
+    /// batch touches are all locked at once (in shard order), and the batch
+    /// is applied in capture order as one stream, each packet's index slot
+    /// and flow fetched some packets ahead, whatever their shard.
+    ///
+    /// Grouped by shard, as a shared table needs, the prefetching started
+    /// again at each group: a batch of 512 packets over 64 shards is groups
+    /// of about 8, too short for it. (Packets of one flow are in one shard,
+    /// so capture order keeps their order, as grouping did.)
+    fn apply_owned(
+        &mut self,
+        table: &FlowTable,
+        items: &[Item],
+        payload: &[u8],
+        cfg: &EngineConfig,
+        records: &mut Records,
+    ) {
+        let present = &mut self.counts;
+        present.iter_mut().for_each(|c| *c = 0);
+        for it in items {
+            present[it.shard as usize] = 1;
+        }
+        let mut held: Vec<Option<MutexGuard<'_, Shard>>> = present
+            .iter()
+            .take(table.shard_count())
+            .enumerate()
+            .map(|(s, &p)| (p != 0).then(|| table.lock(s)))
+            .collect();
+        self.hashes.clear();
+        self.hashes.extend(items.iter().map(|it| {
+            if it.flow_hash != 0 {
+                it.flow_hash
+            } else {
+                it.key.sym_hash()
+            }
+        }));
+        let hashes = &self.hashes;
+        self.hints.clear();
+        self.hints.resize(items.len(), NO_FLOW);
+        let hints = &mut self.hints;
+        let locked = "the shards of the batch are locked";
+        let n = items.len();
+        for k in 0..n + PREFETCH_SLOTS {
+            if k < n {
+                held[items[k].shard as usize]
+                    .as_ref()
+                    .expect(locked)
+                    .prefetch_index(hashes[k]);
+            }
+            if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_FLOWS) {
+                if j < n {
+                    hints[j] = held[items[j].shard as usize]
+                        .as_ref()
+                        .expect(locked)
+                        .prefetch_flow(hashes[j]);
+                }
+            }
+            let Some(j) = k.checked_sub(PREFETCH_SLOTS) else {
+                continue;
+            };
+            let it = &items[j];
+            let start = (it.pay_off as usize).min(payload.len());
+            let stop = (start + it.pay_len as usize).min(payload.len());
+            let pay = &payload[start..stop];
+            held[it.shard as usize]
+                .as_mut()
+                .expect(locked)
+                .apply_hinted(&it.info, &it.key, hashes[j], hints[j], pay, cfg);
+        }
+        for shard in held.iter_mut().flatten() {
+            records.append(&mut shard.out);
         }
     }
 }
@@ -644,7 +738,7 @@ impl Worker {
         Worker {
             me,
             my_shards: (0..nshards).filter(|s| s % workers == me).collect(),
-            applier: BatchApplier::new(nshards),
+            applier: BatchApplier::owned(nshards),
             records: Records::default(),
             due: Vec::new(),
             watermark: 0,
