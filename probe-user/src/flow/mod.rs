@@ -180,8 +180,6 @@ pub struct Shard {
     pub stats: EngineStats,
     /// Flows to forget at the end of a tick (`retire`): hash, index.
     scratch: Vec<(u32, u32)>,
-    /// Reused by `scan`.
-    listed: Vec<DueKey>,
 }
 
 /// What `Shard::prefetch_flow` returns when no flow is filed under a hash.
@@ -202,7 +200,7 @@ fn parts<'a>(flows: &'a mut FlowStore, exts: &'a mut [Option<Box<FlowExt>>], i: 
     (f, tcp, ext)
 }
 
-/// How far ahead a reported flow is filed (see [`Shard::take_due`]): a
+/// How far ahead a reported flow is filed (see [`Shard::take_all_due`]): a
 /// status interval, or a scan interval if ticks are further apart.
 fn idle_step(cfg: &EngineConfig) -> u64 {
     cfg.status_interval_ns.max(cfg.scan_interval_ns)
@@ -212,6 +210,29 @@ fn idle_step(cfg: &EngineConfig) -> u64 {
 fn h64(h: u32) -> u64 {
     // hashbrown uses the top 7 bits for its control bytes: spread the 32-bit hash.
     (h as u64) << 32 | h as u64
+}
+
+/// What taking a flow's record needs of its shard, borrowed apart from the
+/// timers (a tick takes records while it visits them).
+struct Taker<'a> {
+    flows: &'a mut FlowStore,
+    exts: &'a mut Vec<Option<Box<FlowExt>>>,
+    wide: &'a Slab<WideAddrs>,
+    rec: &'a mut FlowRecord,
+    stats: &'a mut EngineStats,
+}
+
+impl Taker<'_> {
+    /// Takes flow `i`'s pending record into `out`, stamped `due`: built in
+    /// the shard's reused record (it stays in the cache), then encoded.
+    #[inline]
+    fn take(&mut self, i: u32, cause: Cause, due: u64, out: &mut Records) {
+        let ckey = self.flows.get(i).key.expand(self.wide);
+        let (f, tcp, ext) = parts(self.flows, self.exts, i);
+        f.take_record(ckey, tcp, ext, cause, due, self.rec);
+        out.push(due, self.rec);
+        self.stats.records += 1;
+    }
 }
 
 impl Shard {
@@ -287,11 +308,14 @@ impl Shard {
 
     /// Takes flow `i`'s pending record into `out`, stamped `due`.
     fn take(&mut self, i: u32, cause: Cause, due: u64, out: &mut Records) {
-        let ckey = self.key_of(i);
-        let (f, tcp, ext) = parts(&mut self.flows, &mut self.exts, i);
-        f.take_record(ckey, tcp, ext, cause, due, &mut self.rec);
-        out.push(due, &self.rec);
-        self.stats.records += 1;
+        let mut t = Taker {
+            flows: &mut self.flows,
+            exts: &mut self.exts,
+            wide: &self.wide,
+            rec: &mut self.rec,
+            stats: &mut self.stats,
+        };
+        t.take(i, cause, due, out);
     }
 
     /// [`Shard::take`] into the shard's own `out`.
@@ -527,87 +551,75 @@ impl Shard {
 
     /// Reports every record due by `now_ns` and forgets idle flows.
     pub fn scan(&mut self, now_ns: u64, cfg: &EngineConfig) {
-        let mut due = std::mem::take(&mut self.listed);
-        self.due_keys(now_ns, cfg, 0, &mut due);
         let mut out = std::mem::take(&mut self.out);
-        for k in &due {
-            self.take_due(k, now_ns, cfg, &mut out);
-        }
+        self.take_all_due(now_ns, cfg, &mut out);
         self.out = out;
-        due.clear();
-        self.listed = due;
         self.retire(now_ns);
     }
 
-    /// A tick, step 1 (replay): where each flow whose record is due by
-    /// `now_ns` is, with the record's due, start and last times, so that the
-    /// worker can make the records in output order a chunk at a time
-    /// ([`Shard::take_due`]) instead of holding a whole tick's records. The
-    /// same pass notes the flows idle past their timeout ([`Shard::retire`]).
-    /// Only the flows filed under times that have come are visited.
-    pub fn due_keys(&mut self, now_ns: u64, cfg: &EngineConfig, shard: u32, out: &mut Vec<DueKey>) {
+    /// A tick: takes the status record of every flow whose record is due by
+    /// `now_ns` into `out`, in the order the timers find them (the writer
+    /// puts records in output order); a flow idle past its timeout once
+    /// reported is noted for `retire`, any other is filed again under the
+    /// end of its idle timeout.
+    ///
+    /// Each flow is taken when its timer entry is visited, while it is in
+    /// the cache: listing the due flows first and taking them in output
+    /// order afterwards fetched every flow twice.
+    pub fn take_all_due(&mut self, now_ns: u64, cfg: &EngineConfig, out: &mut Records) {
         let Shard {
             timers,
             flows,
+            exts,
+            wide,
+            rec,
+            stats,
             scratch,
             ..
         } = self;
+        let mut t = Taker {
+            flows,
+            exts,
+            wide,
+            rec,
+            stats,
+        };
         timers.visit(now_ns, |idx, ahead| {
             if ahead != timers::NONE_AHEAD {
-                let (at, len) = flows.span(ahead);
+                let (at, len) = t.flows.span(ahead);
                 prefetch_span(at, len);
             }
-            let f = flows.get_mut(idx);
-            if f.bits & (bit::VACANT | bit::LISTED | bit::RETIRING) != 0 {
-                // Forgotten, or already seen by this tick.
+            let f = t.flows.get_mut(idx);
+            if f.bits & (bit::VACANT | bit::RETIRING) != 0 {
+                // Forgotten, or already found idle by this tick.
                 return None;
             }
             let at = f.next_event_ns(cfg);
             if at > now_ns {
                 return Some(at);
             }
+            let hash = f.hash;
             if f.pending() {
-                f.bits |= bit::LISTED;
-                out.push(DueKey {
-                    due_ns: at,
-                    stime_ns: f.record_stime(),
-                    shard,
-                    idx,
-                    hash: f.hash,
-                    flow_at: f as *const Flow as usize,
-                });
-            } else {
-                f.bits |= bit::RETIRING;
-                scratch.push((f.hash, idx));
+                t.take(idx, Cause::Status, at, out);
+                let expire = t.flows.get(idx).expire_ns(cfg);
+                if expire > now_ns {
+                    // A packet starting the next record files the flow
+                    // again under that record's due. Until then the flow
+                    // is filed a status interval ahead: an entry that a
+                    // packet supersedes waits in the timers that long at
+                    // most, and a flow found idle then is filed under the
+                    // end of its timeout.
+                    return Some(expire.min(now_ns.saturating_add(idle_step(cfg))));
+                }
             }
+            t.flows.get_mut(idx).bits |= bit::RETIRING;
+            scratch.push((hash, idx));
             None
         });
     }
 
-    /// A tick, step 2: flow `k.idx`'s status record (from `due_keys`), added
-    /// to `out`; a flow that is idle past its timeout once reported is noted
-    /// for `retire`, any other is filed under the end of its idle timeout.
-    pub fn take_due(&mut self, k: &DueKey, now_ns: u64, cfg: &EngineConfig, out: &mut Records) {
-        self.take(k.idx, Cause::Status, k.due_ns, out);
-        let f = self.flows.get_mut(k.idx);
-        f.bits &= !bit::LISTED;
-        let expire = f.expire_ns(cfg);
-        if expire <= now_ns {
-            f.bits |= bit::RETIRING;
-            self.scratch.push((k.hash, k.idx));
-        } else {
-            // A packet starting the next record files the flow again under
-            // that record's due. Until then the flow is filed a status
-            // interval ahead: an entry that a packet supersedes waits in the
-            // timers that long at most, and a flow found idle then is filed
-            // under the end of its timeout.
-            self.timers
-                .file(expire.min(now_ns.saturating_add(idle_step(cfg))), k.idx);
-        }
-    }
-
-    /// Forgets the flows noted as idle past their timeout (by `scan`, or by
-    /// `due_keys` and `take_due` at a replay tick) and expired fragments.
+    /// Forgets the flows noted as idle past their timeout (by
+    /// `take_all_due`, at a tick) and expired fragments.
     pub fn retire(&mut self, now_ns: u64) {
         let mut gone = std::mem::take(&mut self.scratch);
         for &(hash, i) in &gone {
@@ -693,31 +705,6 @@ pub struct FinalKey {
     pub stime_ns: u64,
     pub shard: u32,
     pub idx: u32,
-}
-
-/// Where a status record due at a tick goes in the output: (due, start,
-/// key, last time) order, the key read back only for ties (see [`FinalKey`]).
-#[derive(Clone, Copy, Debug)]
-pub struct DueKey {
-    pub due_ns: u64,
-    pub stime_ns: u64,
-    pub shard: u32,
-    pub idx: u32,
-    /// The flow's index hash (to retire it without looking it up).
-    pub hash: u32,
-    /// Where the flow (with its TCP accumulators after it) was when
-    /// listed, for [`DueKey::prefetch`] only. Slab entries do not move and
-    /// nothing is applied between listing and taking, so it is still
-    /// there; a prefetch never faults in any case.
-    pub flow_at: usize,
-}
-
-impl DueKey {
-    /// Hints the CPU to fetch what `take_due` will read for this record.
-    #[inline]
-    pub fn prefetch(&self) {
-        prefetch_span(self.flow_at, FlowStore::span_len(self.idx));
-    }
 }
 
 /// The sharded flow table shared by all workers.

@@ -2,24 +2,25 @@
 //!
 //! ```text
 //! reader: read ▸ parse ▸ key ▸ shard ──batches──► worker w (shards s with s % N == w)
-//!                                                   lock shard once per batch, apply;
-//!                                                   at a tick: due keys, sorted, records
-//!                                                   encoded (seq and srcid left 0)
-//!                                                        │ chunks tagged with due time
+//!                                                   lock its shards, apply the batch;
+//!                                                   at a tick: the records due, encoded
+//!                                                   (seq and srcid left 0)
+//!                                                        │ tagged with due time, watermark
 //!                                                        ▼
 //!                      writer: order by (due, start, key) ▸ number, seal ▸ sink
 //! ```
 //!
 //! Each shard belongs to one worker, so the packets of a flow are applied in
-//! capture order. The reader sends every worker a tick each second of packet
-//! time. At a tick the worker sorts small keys of the flows whose records are
-//! due into output order and makes the records a chunk at a time; each chunk
-//! carries a watermark (everything of this worker due before the next chunk
-//! is out), and the writer releases records in due order up to the lowest
-//! watermark all workers have passed. End of input works the same way with
-//! the final records. The output is therefore the same for any number of
-//! workers, and a tick's records are never all in memory at once. Batches are
-//! recycled: nothing is allocated per packet.
+//! capture order. The reader sends every worker a tick each scan interval of
+//! packet time (100 ms by default). At a tick the worker takes the records
+//! due as its timers find them, each flow once, while it is in the cache,
+//! and sends them with a watermark (everything of this worker due by the
+//! tick is out); the writer releases records in (due, start, key) order up
+//! to the lowest watermark all workers have passed. At the end of input
+//! each worker streams its final records in order a chunk at a time, and
+//! the writer merges the streams, so the records of all the flows still open
+//! are never all in memory at once. The output is therefore the same for any
+//! number of workers. Batches are recycled: nothing is allocated per packet.
 //!
 //! With one worker the reader thread applies its batches itself (the same
 //! `Worker::handle`, called in place of a send): the batch stays in the
@@ -27,7 +28,7 @@
 //! time of a replay when the batch crossed to another core, and a second
 //! thread would gain no time, as the two would only take turns.
 
-use super::{key, DueKey, EngineConfig, EngineStats, FinalKey, FlowTable, Shard, NO_FLOW};
+use super::{key, EngineConfig, EngineStats, FinalKey, FlowTable, Shard, NO_FLOW};
 use crate::capture::PacketSource;
 use crate::flow::emit::Head;
 use crate::flow::Records;
@@ -149,12 +150,11 @@ pub(crate) struct Batch {
 /// batch itself.)
 const BATCHES_PER_WORKER: usize = 3;
 
-/// Applies batches to the table: groups a batch by shard (a counting sort that
-/// keeps capture order within a shard) and takes each shard's lock once.
-/// Its scratch space is reused, so applying allocates nothing.
+/// Applies batches to the table (see [`BatchApplier::apply`]). Its scratch
+/// space is reused: applying allocates one vector per batch (the locks it
+/// holds, by shard), nothing per packet.
 pub(crate) struct BatchApplier {
-    /// The shards of this applier's packets are its own (a replay worker's):
-    /// see [`BatchApplier::apply_owned`].
+    /// The shards of this applier's packets are its own (a replay worker's).
     owned: bool,
     counts: Vec<u32>,
     pos: Vec<u32>,
@@ -192,6 +192,16 @@ impl BatchApplier {
         }
     }
 
+    /// Applies `items` in capture order within each shard.
+    ///
+    /// A worker that owns its shards locks every shard the batch touches,
+    /// in shard order, and applies the batch in capture order as one stream
+    /// (packets of one flow are in one shard, so their order is kept). On a
+    /// shared table the batch is grouped by shard (a counting sort that keeps
+    /// capture order within a shard) and each shard's lock is taken once.
+    /// Grouped, the prefetching (index slots [`PREFETCH_SLOTS`] packets
+    /// ahead, flows [`PREFETCH_FLOWS`] after them) starts again at each
+    /// group, and a batch of 512 packets over 64 shards is groups of about 8.
     pub(crate) fn apply(
         &mut self,
         table: &FlowTable,
@@ -203,14 +213,31 @@ impl BatchApplier {
         if items.is_empty() {
             return;
         }
-        if self.owned {
-            self.apply_owned(table, items, payload, cfg, records);
-            return;
-        }
+        let mut held: Vec<Option<MutexGuard<'_, Shard>>> =
+            (0..table.shard_count()).map(|_| None).collect();
         let counts = &mut self.counts;
         counts.iter_mut().for_each(|c| *c = 0);
         for it in items {
             counts[it.shard as usize + 1] += 1;
+        }
+        let mut stream = Stream {
+            hashes: &mut self.hashes,
+            hints: &mut self.hints,
+            items,
+            payload,
+            cfg,
+        };
+        if self.owned {
+            for (s, slot) in held.iter_mut().enumerate() {
+                if counts[s + 1] != 0 {
+                    *slot = Some(table.lock(s));
+                }
+            }
+            stream.run(&mut held, items.len(), |j| j);
+            for shard in held.iter_mut().flatten() {
+                records.append(&mut shard.out);
+            }
+            return;
         }
         for i in 1..counts.len() {
             counts[i] += counts[i - 1];
@@ -228,81 +255,43 @@ impl BatchApplier {
             let s = items[self.order[i] as usize].shard as usize;
             let end = counts[s + 1] as usize;
             let group = &self.order[i..end];
-            // The flow hash of each packet, so the lookups can be prefetched a
-            // few packets ahead (the kernel's hash when it gave one). The hash
-            // is symmetric: the packet's key gives the canonical key's hash.
-            self.hashes.clear();
-            self.hashes.extend(group.iter().map(|&ix| {
-                let it = &items[ix as usize];
-                if it.flow_hash != 0 {
-                    it.flow_hash
-                } else {
-                    it.key.sym_hash()
-                }
-            }));
-            let hashes = &self.hashes;
-            // The flow index each packet's prefetch found, for its lookup.
-            self.hints.clear();
-            self.hints.resize(group.len(), NO_FLOW);
-            let hints = &mut self.hints;
-            let mut shard = table.lock(s);
-            let n = group.len();
-            for k in 0..n + PREFETCH_SLOTS {
-                if k < n {
-                    shard.prefetch_index(hashes[k]);
-                }
-                if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_FLOWS) {
-                    if j < n {
-                        hints[j] = shard.prefetch_flow(hashes[j]);
-                    }
-                }
-                let Some(j) = k.checked_sub(PREFETCH_SLOTS) else {
-                    continue;
-                };
-                let it = &items[group[j] as usize];
-                let start = (it.pay_off as usize).min(payload.len());
-                let stop = (start + it.pay_len as usize).min(payload.len());
-                let pay = &payload[start..stop];
-                shard.apply_hinted(&it.info, &it.key, hashes[j], hints[j], pay, cfg);
+            held[s] = Some(table.lock(s));
+            stream.run(&mut held, group.len(), |j| group[j] as usize);
+            if let Some(shard) = &mut held[s] {
+                records.append(&mut shard.out);
             }
-            records.append(&mut shard.out);
-            drop(shard);
+            held[s] = None;
             i = end;
         }
     }
 }
 
-impl BatchApplier {
-    /// [`BatchApplier::apply`] for an owner of its shards: the shards the
-    /// batch touches are all locked at once (in shard order), and the batch
-    /// is applied in capture order as one stream, each packet's index slot
-    /// and flow fetched some packets ahead, whatever their shard.
-    ///
-    /// Grouped by shard, as a shared table needs, the prefetching started
-    /// again at each group: a batch of 512 packets over 64 shards is groups
-    /// of about 8, too short for it. (Packets of one flow are in one shard,
-    /// so capture order keeps their order, as grouping did.)
-    fn apply_owned(
+/// Packets applied as a stream, each packet's index slot and flow fetched
+/// some packets before it is applied.
+struct Stream<'a> {
+    hashes: &'a mut Vec<u32>,
+    hints: &'a mut Vec<u32>,
+    items: &'a [Item],
+    payload: &'a [u8],
+    cfg: &'a EngineConfig,
+}
+
+impl Stream<'_> {
+    /// Applies the `n` items `pick(0)`, `pick(1)`, ... in that order; their
+    /// shards are those `held` holds.
+    fn run(
         &mut self,
-        table: &FlowTable,
-        items: &[Item],
-        payload: &[u8],
-        cfg: &EngineConfig,
-        records: &mut Records,
+        held: &mut [Option<MutexGuard<'_, Shard>>],
+        n: usize,
+        pick: impl Fn(usize) -> usize,
     ) {
-        let present = &mut self.counts;
-        present.iter_mut().for_each(|c| *c = 0);
-        for it in items {
-            present[it.shard as usize] = 1;
-        }
-        let mut held: Vec<Option<MutexGuard<'_, Shard>>> = present
-            .iter()
-            .take(table.shard_count())
-            .enumerate()
-            .map(|(s, &p)| (p != 0).then(|| table.lock(s)))
-            .collect();
+        let items = self.items;
+        // The flow hash of each packet, so the lookups can be prefetched a
+        // few packets ahead (the kernel's hash when it gave one). The hash
+        // is symmetric: the packet's key gives the canonical key's hash.
         self.hashes.clear();
-        self.hashes.extend(items.iter().map(|it| {
+        self.hashes.extend((0..n).map(|j| {
+            let it = &items[pick(j)];
             if it.flow_hash != 0 {
                 it.flow_hash
             } else {
@@ -310,21 +299,21 @@ impl BatchApplier {
             }
         }));
         let hashes = &self.hashes;
+        // The flow index each packet's prefetch found, for its lookup.
         self.hints.clear();
-        self.hints.resize(items.len(), NO_FLOW);
+        self.hints.resize(n, NO_FLOW);
         let hints = &mut self.hints;
-        let locked = "the shards of the batch are locked";
-        let n = items.len();
+        let locked = "the shards of the packets applied are held";
         for k in 0..n + PREFETCH_SLOTS {
             if k < n {
-                held[items[k].shard as usize]
+                held[items[pick(k)].shard as usize]
                     .as_ref()
                     .expect(locked)
                     .prefetch_index(hashes[k]);
             }
             if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_FLOWS) {
                 if j < n {
-                    hints[j] = held[items[j].shard as usize]
+                    hints[j] = held[items[pick(j)].shard as usize]
                         .as_ref()
                         .expect(locked)
                         .prefetch_flow(hashes[j]);
@@ -333,17 +322,14 @@ impl BatchApplier {
             let Some(j) = k.checked_sub(PREFETCH_SLOTS) else {
                 continue;
             };
-            let it = &items[j];
-            let start = (it.pay_off as usize).min(payload.len());
-            let stop = (start + it.pay_len as usize).min(payload.len());
-            let pay = &payload[start..stop];
+            let it = &items[pick(j)];
+            let start = (it.pay_off as usize).min(self.payload.len());
+            let stop = (start + it.pay_len as usize).min(self.payload.len());
+            let pay = &self.payload[start..stop];
             held[it.shard as usize]
                 .as_mut()
                 .expect(locked)
-                .apply_hinted(&it.info, &it.key, hashes[j], hints[j], pay, cfg);
-        }
-        for shard in held.iter_mut().flatten() {
-            records.append(&mut shard.out);
+                .apply_hinted(&it.info, &it.key, hashes[j], hints[j], pay, self.cfg);
         }
     }
 }
@@ -691,37 +677,12 @@ fn read_loop<S: PacketSource>(
     Ok(())
 }
 
-/// The lock of the shard a run of records comes from, kept while the next
-/// record is in the same shard: taking and releasing a lock per record cost
-/// as much as a cache miss (the release is a locked instruction, which
-/// waits for the record's stores before it).
-struct Held<'a> {
-    table: &'a FlowTable,
-    held: Option<(u32, std::sync::MutexGuard<'a, super::Shard>)>,
-}
-
-impl<'a> Held<'a> {
-    fn new(table: &'a FlowTable) -> Held<'a> {
-        Held { table, held: None }
-    }
-
-    fn get(&mut self, shard: u32) -> &mut super::Shard {
-        if self.held.as_ref().is_none_or(|(s, _)| *s != shard) {
-            // Release the old lock before taking the next.
-            self.held = None;
-            self.held = Some((shard, self.table.lock(shard as usize)));
-        }
-        &mut self.held.as_mut().expect("just taken").1
-    }
-}
-
 /// One worker's state between batches.
 struct Worker {
     me: usize,
     my_shards: Vec<usize>,
     applier: BatchApplier,
     records: Records,
-    due: Vec<DueKey>,
     watermark: u64,
     out: Sender<WorkerOut>,
     fin: Sender<Records>,
@@ -740,7 +701,6 @@ impl Worker {
             my_shards: (0..nshards).filter(|s| s % workers == me).collect(),
             applier: BatchApplier::owned(nshards),
             records: Records::default(),
-            due: Vec::new(),
             watermark: 0,
             out,
             fin,
@@ -764,51 +724,13 @@ impl Worker {
             return finish(me, table, &self.my_shards, records, &self.out, &self.fin).map(Some);
         }
         if b.tick {
-            // The records made while applying packets go first.
-            if !self.records.is_empty() {
-                let msg = WorkerOut {
-                    worker: me,
-                    watermark_ns: self.watermark,
-                    records: std::mem::take(&mut self.records),
-                    done: None,
-                };
-                self.out.send(msg).map_err(|_| stopped())?;
-            }
-            // Then the status records due, made in output order a chunk at a
-            // time: each chunk tells the writer that everything of this
-            // worker due before the next one is out, so a tick's records are
-            // never all held at once.
-            let due = &mut self.due;
-            due.clear();
+            // The status records due, in the order the timers find them
+            // (the writer orders them), go with the records made while
+            // applying in the message below, under this tick's watermark.
             for &s in &self.my_shards {
-                table.lock(s).due_keys(b.now_ns, cfg, s as u32, due);
-            }
-            sort_in_output_order(due, table, TICK_MERGE_KEYS);
-            for (n, chunk) in due.chunks(TICK_CHUNK).enumerate() {
-                let mut v = Records::with_capacity(chunk.len());
-                let mut shard = Held::new(table);
-                for (j, k) in chunk.iter().enumerate() {
-                    // The flows are taken in output order, scattered through
-                    // memory: fetch a few ahead so their misses overlap.
-                    if let Some(a) = due.get(n * TICK_CHUNK + j + TAKE_AHEAD) {
-                        a.prefetch();
-                    }
-                    shard.get(k.shard).take_due(k, b.now_ns, cfg, &mut v);
-                }
-                drop(shard);
-                if let Some(next) = due.get((n + 1) * TICK_CHUNK) {
-                    self.watermark = self.watermark.max(next.due_ns.saturating_sub(1));
-                }
-                let msg = WorkerOut {
-                    worker: me,
-                    watermark_ns: self.watermark,
-                    records: v,
-                    done: None,
-                };
-                self.out.send(msg).map_err(|_| stopped())?;
-            }
-            for &s in &self.my_shards {
-                table.lock(s).retire(b.now_ns);
+                let mut shard = table.lock(s);
+                shard.take_all_due(b.now_ns, cfg, &mut self.records);
+                shard.retire(b.now_ns);
             }
             self.watermark = self.watermark.max(b.now_ns);
         }
@@ -861,61 +783,22 @@ fn worker_loop(
     Ok(EngineStats::default())
 }
 
-/// A small key standing for a record to be made: what orders it, and where
-/// its flow is.
-trait OrderKey: Copy {
-    /// The order before the record key: (due, start).
-    fn primary(&self) -> (u64, u64);
-    fn place(&self) -> (usize, u32);
-}
-
-impl OrderKey for FinalKey {
-    fn primary(&self) -> (u64, u64) {
-        (u64::MAX, self.stime_ns)
-    }
-    fn place(&self) -> (usize, u32) {
-        (self.shard as usize, self.idx)
-    }
-}
-
-impl OrderKey for DueKey {
-    fn primary(&self) -> (u64, u64) {
-        (self.due_ns, self.stime_ns)
-    }
-    fn place(&self) -> (usize, u32) {
-        (self.shard as usize, self.idx)
-    }
-}
-
-/// Sorts keys into the output order of their records, (due, start, key,
-/// last time) as [`sort_key`]: by (due, start), then runs that tie there by
-/// the record key, read back from the table, and last time.
-///
-/// Up to `merge_up_to` keys, by a stable sort, which merges the runs already
-/// in order: a tick lists its keys shard by shard, and within a shard mostly
-/// in the order their records are due (a flow is filed under its record's
-/// due when the record starts, and records start in packet time order). That
-/// sort's buffer holds up to as many keys as it sorts: little for a tick (a
-/// few thousand keys), but megabytes at the end of input, when every flow
-/// is listed (as many bytes again as the keys themselves). More keys
-/// than `merge_up_to` are sorted in place. The order is the same either
-/// way: no two records share a key and times.
-fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable, merge_up_to: usize) {
-    if keys.len() <= merge_up_to {
-        keys.sort_by_key(|k| k.primary());
-    } else {
-        keys.sort_unstable_by_key(|k| k.primary());
-    }
-    let mut tie: Vec<(FlowKey, u64, K)> = Vec::new();
+/// Sorts final keys into the output order of their records, (start, key,
+/// last time): by start, then runs that tie there by the record key, read
+/// back from the table, and last time. (In place: at the end of input every
+/// flow is listed, and a stable sort's buffer would hold as many bytes again
+/// as the keys.)
+fn sort_in_output_order(keys: &mut [FinalKey], table: &FlowTable) {
+    keys.sort_unstable_by_key(|k| k.stime_ns);
+    let mut tie: Vec<(FlowKey, u64, FinalKey)> = Vec::new();
     let mut i = 0;
     while i < keys.len() {
-        let p = keys[i].primary();
-        let j = i + keys[i..].iter().take_while(|k| k.primary() == p).count();
+        let p = keys[i].stime_ns;
+        let j = i + keys[i..].iter().take_while(|k| k.stime_ns == p).count();
         if j - i > 1 {
             tie.clear();
             for k in &keys[i..j] {
-                let (shard, idx) = k.place();
-                let (key, ltime) = table.lock(shard).record_key_and_ltime(idx);
+                let (key, ltime) = table.lock(k.shard as usize).record_key_and_ltime(k.idx);
                 tie.push((key, ltime, *k));
             }
             tie.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
@@ -927,22 +810,12 @@ fn sort_in_output_order<K: OrderKey>(keys: &mut [K], table: &FlowTable, merge_up
     }
 }
 
-/// The most keys a tick sorts by merging their runs (see
-/// [`sort_in_output_order`]). The stable sort's buffer can hold as many
-/// keys as it sorts: 16k keys, 0.7 MB, at most. A tick of the replay
-/// benchmark lists about 4500.
-const TICK_MERGE_KEYS: usize = 1 << 14;
-
 /// Final records per message at the end of input.
 const FINAL_CHUNK: usize = 1024;
 
 /// Records made while applying packets that a worker sends at once, unless
-/// a tick comes first (about 115 KB, as a tick's chunk).
+/// a tick comes first (about 50 KB).
 const RECORDS_PER_MESSAGE: usize = 256;
-
-/// Status records per message at a tick. A message holds about 115 KB of
-/// records; up to 8 per worker wait for the writer.
-const TICK_CHUNK: usize = 256;
 
 /// End of input for one worker: hands over the last records, tells the writer
 /// it is done, then streams every flow's final record in order, a chunk at a
@@ -967,7 +840,7 @@ fn finish(
         shard.final_keys(s as u32, &mut keys);
         st.add(&shard.stats);
     }
-    sort_in_output_order(&mut keys, table, 0);
+    sort_in_output_order(&mut keys, table);
     st.records += keys.len() as u64;
     let msg = WorkerOut {
         worker: me,
@@ -1461,13 +1334,13 @@ pub(crate) mod tests {
         assert_eq!(seen[0], seen[1]);
     }
 
-    /// A tick with more status records due than one chunk: the worker makes
-    /// them in output order a chunk at a time and the writer still writes
-    /// every record once, in the same order whatever the worker count.
+    /// A tick with many status records due, taken in the order the timers
+    /// find them: the writer writes every record once, in output order, the
+    /// same whatever the worker count.
     #[test]
     fn a_tick_of_many_status_records_streams_in_order() {
         let t0 = 1_700_000_000_000_000_000u64;
-        let n = TICK_CHUNK as u32 * 2 + 123;
+        let n = 635;
         let flow = |k: u32| udp((k % 200) as u8 + 1, 1000 + (k / 200) as u16);
         let mut frames: Vec<(u64, Vec<u8>)> = (0..n)
             .map(|k| (t0 + u64::from(k), flow(n - 1 - k)))

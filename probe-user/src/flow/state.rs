@@ -127,8 +127,6 @@ pub(super) mod bit {
     pub const TCP_CLOSED: u8 = 1 << 3;
     /// The slab entry is free (the flow was forgotten).
     pub const VACANT: u8 = 1 << 4;
-    /// A tick has listed the flow's due record and not yet taken it.
-    pub const LISTED: u8 = 1 << 5;
     /// A tick has noted the flow as idle past its timeout.
     pub const RETIRING: u8 = 1 << 6;
     /// The pending record's first packet came from the destination side.
