@@ -150,12 +150,10 @@ pub(crate) struct Batch {
 /// batch itself.)
 const BATCHES_PER_WORKER: usize = 3;
 
-/// Applies batches to the table (see [`BatchApplier::apply`]). Its scratch
-/// space is reused: applying allocates one vector per batch (the locks it
-/// holds, by shard), nothing per packet.
+/// Applies batches to the table: groups a batch by shard (a counting sort that
+/// keeps capture order within a shard) and takes each shard's lock once.
+/// Its scratch space is reused, so applying allocates nothing.
 pub(crate) struct BatchApplier {
-    /// The shards of this applier's packets are its own (a replay worker's).
-    owned: bool,
     counts: Vec<u32>,
     pos: Vec<u32>,
     order: Vec<u32>,
@@ -173,7 +171,6 @@ const TAKE_AHEAD: usize = 8;
 impl BatchApplier {
     pub(crate) fn new(nshards: usize) -> BatchApplier {
         BatchApplier {
-            owned: false,
             counts: vec![0; nshards + 1],
             pos: vec![0; nshards + 1],
             order: Vec::new(),
@@ -182,26 +179,6 @@ impl BatchApplier {
         }
     }
 
-    /// An applier for a worker that is alone in using the shards of the
-    /// packets it applies (a replay's: the reader sends each worker the
-    /// packets of its shards, and no one else touches them).
-    pub(crate) fn owned(nshards: usize) -> BatchApplier {
-        BatchApplier {
-            owned: true,
-            ..BatchApplier::new(nshards)
-        }
-    }
-
-    /// Applies `items` in capture order within each shard.
-    ///
-    /// A worker that owns its shards locks every shard the batch touches,
-    /// in shard order, and applies the batch in capture order as one stream
-    /// (packets of one flow are in one shard, so their order is kept). On a
-    /// shared table the batch is grouped by shard (a counting sort that keeps
-    /// capture order within a shard) and each shard's lock is taken once.
-    /// Grouped, the prefetching (index slots [`PREFETCH_SLOTS`] packets
-    /// ahead, flows [`PREFETCH_FLOWS`] after them) starts again at each
-    /// group, and a batch of 512 packets over 64 shards is groups of about 8.
     pub(crate) fn apply(
         &mut self,
         table: &FlowTable,
@@ -213,31 +190,10 @@ impl BatchApplier {
         if items.is_empty() {
             return;
         }
-        let mut held: Vec<Option<MutexGuard<'_, Shard>>> =
-            (0..table.shard_count()).map(|_| None).collect();
         let counts = &mut self.counts;
         counts.iter_mut().for_each(|c| *c = 0);
         for it in items {
             counts[it.shard as usize + 1] += 1;
-        }
-        let mut stream = Stream {
-            hashes: &mut self.hashes,
-            hints: &mut self.hints,
-            items,
-            payload,
-            cfg,
-        };
-        if self.owned {
-            for (s, slot) in held.iter_mut().enumerate() {
-                if counts[s + 1] != 0 {
-                    *slot = Some(table.lock(s));
-                }
-            }
-            stream.run(&mut held, items.len(), |j| j);
-            for shard in held.iter_mut().flatten() {
-                records.append(&mut shard.out);
-            }
-            return;
         }
         for i in 1..counts.len() {
             counts[i] += counts[i - 1];
@@ -255,81 +211,46 @@ impl BatchApplier {
             let s = items[self.order[i] as usize].shard as usize;
             let end = counts[s + 1] as usize;
             let group = &self.order[i..end];
-            held[s] = Some(table.lock(s));
-            stream.run(&mut held, group.len(), |j| group[j] as usize);
-            if let Some(shard) = &mut held[s] {
-                records.append(&mut shard.out);
-            }
-            held[s] = None;
-            i = end;
-        }
-    }
-}
-
-/// Packets applied as a stream, each packet's index slot and flow fetched
-/// some packets before it is applied.
-struct Stream<'a> {
-    hashes: &'a mut Vec<u32>,
-    hints: &'a mut Vec<u32>,
-    items: &'a [Item],
-    payload: &'a [u8],
-    cfg: &'a EngineConfig,
-}
-
-impl Stream<'_> {
-    /// Applies the `n` items `pick(0)`, `pick(1)`, ... in that order; their
-    /// shards are those `held` holds.
-    fn run(
-        &mut self,
-        held: &mut [Option<MutexGuard<'_, Shard>>],
-        n: usize,
-        pick: impl Fn(usize) -> usize,
-    ) {
-        let items = self.items;
-        // The flow hash of each packet, so the lookups can be prefetched a
-        // few packets ahead (the kernel's hash when it gave one). The hash
-        // is symmetric: the packet's key gives the canonical key's hash.
-        self.hashes.clear();
-        self.hashes.extend((0..n).map(|j| {
-            let it = &items[pick(j)];
-            if it.flow_hash != 0 {
-                it.flow_hash
-            } else {
-                it.key.sym_hash()
-            }
-        }));
-        let hashes = &self.hashes;
-        // The flow index each packet's prefetch found, for its lookup.
-        self.hints.clear();
-        self.hints.resize(n, NO_FLOW);
-        let hints = &mut self.hints;
-        let locked = "the shards of the packets applied are held";
-        for k in 0..n + PREFETCH_SLOTS {
-            if k < n {
-                held[items[pick(k)].shard as usize]
-                    .as_ref()
-                    .expect(locked)
-                    .prefetch_index(hashes[k]);
-            }
-            if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_FLOWS) {
-                if j < n {
-                    hints[j] = held[items[pick(j)].shard as usize]
-                        .as_ref()
-                        .expect(locked)
-                        .prefetch_flow(hashes[j]);
+            // The flow hash of each packet, so the lookups can be prefetched a
+            // few packets ahead (the kernel's hash when it gave one). The hash
+            // is symmetric: the packet's key gives the canonical key's hash.
+            self.hashes.clear();
+            self.hashes.extend(group.iter().map(|&ix| {
+                let it = &items[ix as usize];
+                if it.flow_hash != 0 {
+                    it.flow_hash
+                } else {
+                    it.key.sym_hash()
                 }
+            }));
+            let hashes = &self.hashes;
+            // The flow index each packet's prefetch found, for its lookup.
+            self.hints.clear();
+            self.hints.resize(group.len(), NO_FLOW);
+            let hints = &mut self.hints;
+            let mut shard = table.lock(s);
+            let n = group.len();
+            for k in 0..n + PREFETCH_SLOTS {
+                if k < n {
+                    shard.prefetch_index(hashes[k]);
+                }
+                if let Some(j) = k.checked_sub(PREFETCH_SLOTS - PREFETCH_FLOWS) {
+                    if j < n {
+                        hints[j] = shard.prefetch_flow(hashes[j]);
+                    }
+                }
+                let Some(j) = k.checked_sub(PREFETCH_SLOTS) else {
+                    continue;
+                };
+                let it = &items[group[j] as usize];
+                let start = (it.pay_off as usize).min(payload.len());
+                let stop = (start + it.pay_len as usize).min(payload.len());
+                let pay = &payload[start..stop];
+                shard.apply_hinted(&it.info, &it.key, hashes[j], hints[j], pay, cfg);
             }
-            let Some(j) = k.checked_sub(PREFETCH_SLOTS) else {
-                continue;
-            };
-            let it = &items[pick(j)];
-            let start = (it.pay_off as usize).min(self.payload.len());
-            let stop = (start + it.pay_len as usize).min(self.payload.len());
-            let pay = &self.payload[start..stop];
-            held[it.shard as usize]
-                .as_mut()
-                .expect(locked)
-                .apply_hinted(&it.info, &it.key, hashes[j], hints[j], pay, self.cfg);
+            records.append(&mut shard.out);
+            drop(shard);
+            i = end;
         }
     }
 }
@@ -699,7 +620,7 @@ impl Worker {
         Worker {
             me,
             my_shards: (0..nshards).filter(|s| s % workers == me).collect(),
-            applier: BatchApplier::owned(nshards),
+            applier: BatchApplier::new(nshards),
             records: Records::default(),
             watermark: 0,
             out,
