@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! reader: read ▸ parse ▸ key ▸ shard ──batches──► worker w (shards s with s % N == w)
-//!                                                   lock its shards, apply the batch;
+//!                                                   lock shard once per batch, apply;
 //!                                                   at a tick: the records due, encoded
 //!                                                   (seq and srcid left 0)
 //!                                                        │ tagged with due time, watermark
