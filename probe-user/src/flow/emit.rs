@@ -24,7 +24,10 @@ pub struct Head {
     pub ltime_ns: u64,
     /// The record's (oriented) key.
     pub key: FlowKey,
-    at: u32,
+    /// Where the encoding starts in the buffer (a tick's records with
+    /// `-U` user data can pass 4 GB), and its length (at most 1 KB plus
+    /// 64 KB of user data per direction).
+    at: u64,
     len: u32,
 }
 
@@ -60,13 +63,8 @@ impl Records {
     pub fn push(&mut self, due_ns: u64, rec: &FlowRecord) {
         let at = self.bytes.len();
         codec::encode_unsealed(rec, &mut self.bytes);
-        let len = self.bytes.len() - at;
-        // A batch holds at most a few thousand records of at most a few
-        // hundred kilobytes each (user data is capped per direction).
-        let (at, len) = (
-            u32::try_from(at).expect("a batch of records stays under 4 GB"),
-            len as u32,
-        );
+        let len = (self.bytes.len() - at) as u32;
+        let at = at as u64;
         self.heads.push(Head {
             due_ns,
             stime_ns: rec.stime_ns,
@@ -111,7 +109,7 @@ impl Records {
             std::mem::swap(self, other);
             return;
         }
-        let base = self.bytes.len() as u32;
+        let base = self.bytes.len() as u64;
         self.bytes.extend_from_slice(&other.bytes);
         self.heads.extend(other.heads.iter().map(|h| Head {
             at: h.at + base,
