@@ -64,27 +64,12 @@ pub fn icmp_map_letter(v6: bool, icmp_type: u8) -> u8 {
 /// sender. `None` when the frame has nothing to key on.
 ///
 /// Most packets are IPv4 TCP or UDP, whole, and not DNS: their key is their
-/// addresses, protocol and ports, made here without a call; the rest go to
+/// addresses, protocol and ports, made without a call; the rest go to
 /// [`packet_key_general`], which gives the same key for those too (tests).
 #[inline]
 pub fn packet_key(p: &PacketInfo) -> Option<FlowKey> {
-    if p.net == Net::Ipv4
-        && p.has_l4
-        && !p.frag.is_fragment
-        && (p.proto == ipproto::TCP || (p.proto == ipproto::UDP && !p.has_dns_txid))
-    {
-        return Some(FlowKey {
-            src: p.src_ip,
-            dst: p.dst_ip,
-            sport: p.sport,
-            dport: p.dport,
-            aux: 0,
-            proto: p.proto,
-            class: KeyClass::Ipv4 as u8,
-            _pad: [0; 6],
-        });
-    }
-    packet_key_general(p)
+    let mut k = FlowKey::ZERO;
+    packet_key_into(p, &mut k).then_some(k)
 }
 
 /// [`packet_key`] written into `k`; false (and `k` unspecified) when the

@@ -375,21 +375,6 @@ pub fn encode_unsealed(rec: &FlowRecord, out: &mut Vec<u8>) {
     b[10..12].copy_from_slice(&(core_len as u16).to_le_bytes());
 }
 
-/// The length of the varint at `b[p..]`, if it ends within `b` and ten bytes.
-fn var_len(b: &[u8], p: usize) -> Option<usize> {
-    let n = b.get(p..)?.iter().take(MAX_VAR).position(|&x| x < 0x80)?;
-    Some(n + 1)
-}
-
-/// Appends `v` as a varint.
-fn push_var(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Appends record `rec` (as [`encode_unsealed`] wrote it, whatever its
 /// sequence number and source id) to `out` with sequence number `seq` and
 /// source id `srcid`, and seals it with its check value.
@@ -405,27 +390,36 @@ pub fn restamp(rec: &[u8], seq: u64, srcid: u32, out: &mut Vec<u8>) -> Result<()
     }
     let core_len = u16::from_le_bytes([rec[10], rec[11]]) as usize;
     // Core: seq, stime (8 bytes), duration, srcid, the rest.
-    let seq_at = RECORD_HEADER_LEN;
-    let seq_len = var_len(rec, seq_at).ok_or(bad("restamp: bad sequence number"))?;
-    let stime_at = seq_at + seq_len;
-    let dur_len = var_len(rec, stime_at + 8).ok_or(bad("restamp: bad duration"))?;
-    let srcid_at = stime_at + 8 + dur_len;
-    let srcid_len = var_len(rec, srcid_at).ok_or(bad("restamp: bad source id"))?;
-    let rest_at = srcid_at + srcid_len;
+    let mut r = R::new(rec, RECORD_HEADER_LEN);
+    r.var().ok_or(bad("restamp: bad sequence number"))?;
+    let stime_at = r.pos();
+    r.take::<8>().ok_or(bad("restamp: truncated start time"))?;
+    r.var().ok_or(bad("restamp: bad duration"))?;
+    let srcid_at = r.pos();
+    r.var().ok_or(bad("restamp: bad source id"))?;
+    let rest_at = r.pos();
     if rest_at > RECORD_HEADER_LEN + core_len || RECORD_HEADER_LEN + core_len > rec.len() {
         return Err(bad("restamp: core length"));
     }
     let start = out.len();
+    // The new head is at most two longest varints longer than the old.
     out.reserve(rec.len() + 2 * MAX_VAR);
-    out.extend_from_slice(&rec[..RECORD_HEADER_LEN]);
-    push_var(out, seq);
-    out.extend_from_slice(&rec[stime_at..srcid_at]);
-    push_var(out, srcid as u64);
+    let mut w = W {
+        b: out.spare_capacity_mut(),
+        p: 0,
+    };
+    w.bytes(&rec[..RECORD_HEADER_LEN]);
+    w.var(seq);
+    w.bytes(&rec[stime_at..srcid_at]);
+    w.var(srcid as u64);
     // The new head's length against the old's (12 + core_len >= rest_at).
-    let core_len = core_len + (out.len() - start) - rest_at;
-    out.extend_from_slice(&rec[rest_at..]);
+    let core_len = core_len + w.p - rest_at;
+    w.bytes(&rec[rest_at..]);
+    let len = w.p;
+    // SAFETY: `W` wrote every byte of `start..start + len`, sequentially,
+    // within the capacity reserved above.
+    unsafe { out.set_len(start + len) };
     let b = &mut out[start..];
-    let len = b.len();
     b[0..4].copy_from_slice(&(len as u32).to_le_bytes());
     b[10..12].copy_from_slice(&(core_len as u16).to_le_bytes());
     let crc = crc32c(&b[8..]);
