@@ -14,6 +14,7 @@
 //! time steps back, wait in an ordered map. A visit takes slots in time
 //! order from both, in the order their flows were filed.
 
+use crate::prefetch::prefetch;
 use std::collections::BTreeMap;
 
 /// The width of a slot in packet time: a tenth of the default interval
@@ -35,6 +36,9 @@ const WHEEL: u64 = 640;
 
 /// How far ahead of the entry it visits [`Timers::visit`] names the next.
 pub const AHEAD: usize = 12;
+/// How far ahead of the entry it visits [`Timers::visit`] fetches the
+/// stamp it checks [`AHEAD`] entries later.
+const STAMP_AHEAD: usize = 2 * AHEAD;
 /// No entry that far ahead in the slot.
 pub const NONE_AHEAD: u32 = u32::MAX;
 
@@ -161,6 +165,15 @@ impl Timers {
             let far_list = from_far.as_deref().unwrap_or(&[]);
             let stamp = slot as u8;
             for (n, &idx) in far_list.iter().chain(&from_wheel).enumerate() {
+                // The stamp of the entry after next's prefetch: telling
+                // whether to fetch a flow ahead must not wait for memory
+                // itself (the stamps of a slot's flows are scattered too).
+                if let Some(&i) = far_list
+                    .get(n + STAMP_AHEAD)
+                    .or_else(|| from_wheel.get(n + STAMP_AHEAD - far_list.len()))
+                {
+                    prefetch(self.stamp.as_ptr().wrapping_add(i as usize));
+                }
                 if self.stamp[idx as usize] != stamp {
                     // Filed again since, under another slot.
                     continue;
