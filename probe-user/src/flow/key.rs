@@ -381,11 +381,9 @@ impl StoredKey {
             }
             None => {
                 // Each address made whole in a register and stored once: a
-                // 16-byte load of an array written as zeros and then four
-                // bytes (as the record's key is read right after) waits for
-                // both stores to retire.
-                let v4 = |a: [u8; 4]| u128::from(u32::from_le_bytes(a)).to_le_bytes();
-                (v4(self.src), v4(self.dst))
+                // 16-byte load of an array written in parts (as the record's
+                // key is read right after) waits for the stores to retire.
+                (widen_v4(self.src), widen_v4(self.dst))
             }
         };
         FlowKey {
@@ -398,6 +396,27 @@ impl StoredKey {
             class: self.class,
             _pad: [0; 6],
         }
+    }
+}
+
+/// An IPv4 address as a key holds it, in bytes 0..4 of 16, made in a
+/// vector register so that it is stored with one 16-byte store. (Built as
+/// a `u128`, it is stored as two 8-byte halves, and the 16-byte load that
+/// copies the key next waits for both: a third of taking a record's time.)
+#[inline(always)]
+fn widen_v4(a: [u8; 4]) -> [u8; 16] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_cvtsi32_si128};
+        // SAFETY: SSE2 is part of the x86-64 baseline; the transmute is
+        // between two 16-byte plain-data types.
+        unsafe {
+            std::mem::transmute::<__m128i, [u8; 16]>(_mm_cvtsi32_si128(i32::from_le_bytes(a)))
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        u128::from(u32::from_le_bytes(a)).to_le_bytes()
     }
 }
 
