@@ -159,61 +159,71 @@ fn find_tool(name: &str) -> Option<PathBuf> {
         .find(|c| c.is_file())
 }
 
-fn run_tool(
+/// One tool to time: what to run, and the file it writes (removed before
+/// each run and at the end).
+struct Job {
     label: String,
     tool: &'static str,
     argv: Vec<String>,
-    out_file: Option<&Path>,
-    repeat: u32,
-) -> ToolRun {
-    let mut best: Option<Usage> = None;
-    let mut tail = String::new();
-    let mut output_bytes = None;
+    out_file: Option<PathBuf>,
+}
+
+/// Runs every job `repeat` times, in rounds: each round runs every job
+/// once, so that a noisy spell of the machine falls on all the tools
+/// alike rather than on the repeats of one (the ratios are what the
+/// benchmark reports). Each job keeps its best run (least wall time); a
+/// job that fails or cannot start is not run again.
+fn run_rounds(jobs: Vec<Job>, repeat: u32) -> Vec<ToolRun> {
+    let mut runs: Vec<ToolRun> = jobs
+        .iter()
+        .map(|j| ToolRun {
+            label: j.label.clone(),
+            tool: j.tool,
+            command: j.argv.clone(),
+            usage: None,
+            skipped: None,
+            stderr_tail: String::new(),
+            output_bytes: None,
+        })
+        .collect();
+    let mut stopped = vec![false; jobs.len()];
     for _ in 0..repeat.max(1) {
-        if let Some(f) = out_file {
-            // argus -w appends; every tool starts from no output file.
-            let _ = std::fs::remove_file(f);
-        }
-        eprintln!("Running {label}: {}", argv.join(" "));
-        match measure(&argv) {
-            Ok((u, t)) => {
-                let failed = u.exit_code != 0;
-                tail = t;
-                output_bytes = out_file
-                    .and_then(|f| std::fs::metadata(f).ok())
-                    .map(|m| m.len());
-                if best.as_ref().is_none_or(|b| u.wall_s < b.wall_s) || failed {
-                    best = Some(u);
-                }
-                if failed {
-                    break;
-                }
+        for (k, job) in jobs.iter().enumerate() {
+            if stopped[k] {
+                continue;
             }
-            Err(e) => {
-                return ToolRun {
-                    label,
-                    tool,
-                    command: argv,
-                    usage: None,
-                    skipped: Some(format!("cannot start: {e}")),
-                    stderr_tail: String::new(),
-                    output_bytes: None,
-                };
+            let run = &mut runs[k];
+            if let Some(f) = &job.out_file {
+                // argus -w appends; every tool starts from no output file.
+                let _ = std::fs::remove_file(f);
+            }
+            eprintln!("Running {}: {}", job.label, job.argv.join(" "));
+            match measure(&job.argv) {
+                Ok((u, t)) => {
+                    let failed = u.exit_code != 0;
+                    run.stderr_tail = t;
+                    run.output_bytes = job
+                        .out_file
+                        .as_ref()
+                        .and_then(|f| std::fs::metadata(f).ok())
+                        .map(|m| m.len());
+                    if run.usage.as_ref().is_none_or(|b| u.wall_s < b.wall_s) || failed {
+                        run.usage = Some(u);
+                    }
+                    stopped[k] = failed;
+                }
+                Err(e) => {
+                    run.usage = None;
+                    run.skipped = Some(format!("cannot start: {e}"));
+                    stopped[k] = true;
+                }
             }
         }
     }
-    if let Some(f) = out_file {
+    for f in jobs.iter().filter_map(|j| j.out_file.as_ref()) {
         let _ = std::fs::remove_file(f);
     }
-    ToolRun {
-        label,
-        tool,
-        command: argv,
-        usage: best,
-        skipped: None,
-        stderr_tail: tail,
-        output_bytes,
-    }
+    runs
 }
 
 fn skipped(label: &str, tool: &'static str, why: String) -> ToolRun {
@@ -243,7 +253,11 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
     })?;
     let ocr = scratch.join("x.ocr");
     let argus_out = scratch.join("x.argus");
+    // The tools that can run, in the report's order; a missing one is
+    // reported as skipped in its place.
     let mut runs = Vec::new();
+    let mut jobs = Vec::new();
+    let mut places = Vec::new();
 
     if opts.ocellus.is_file() {
         let worker_sets: Vec<Option<u32>> = if opts.workers.is_empty() {
@@ -270,7 +284,14 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
                 None => "ocellus".into(),
             };
             argv.extend(opts.ocellus_args.iter().cloned());
-            runs.push(run_tool(label, "ocellus", argv, Some(&ocr), opts.repeat));
+            places.push(runs.len());
+            runs.push(skipped_quietly(&label, "ocellus"));
+            jobs.push(Job {
+                label,
+                tool: "ocellus",
+                argv,
+                out_file: Some(ocr.clone()),
+            });
         }
     } else {
         runs.push(skipped(
@@ -293,13 +314,14 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
                 "-w".into(),
                 argus_out.to_string_lossy().into_owned(),
             ];
-            runs.push(run_tool(
-                "argus".into(),
-                "argus",
+            places.push(runs.len());
+            runs.push(skipped_quietly("argus", "argus"));
+            jobs.push(Job {
+                label: "argus".into(),
+                tool: "argus",
                 argv,
-                Some(&argus_out),
-                opts.repeat,
-            ));
+                out_file: Some(argus_out.clone()),
+            });
         }
         None => runs.push(skipped(
             "argus",
@@ -317,13 +339,14 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
                 "-w".into(),
                 "/dev/null".into(),
             ];
-            runs.push(run_tool(
-                "tcpdump".into(),
-                "tcpdump",
+            places.push(runs.len());
+            runs.push(skipped_quietly("tcpdump", "tcpdump"));
+            jobs.push(Job {
+                label: "tcpdump".into(),
+                tool: "tcpdump",
                 argv,
-                None,
-                opts.repeat,
-            ));
+                out_file: None,
+            });
         }
         None => runs.push(skipped(
             "tcpdump",
@@ -331,8 +354,24 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
             format!("`{}` not found (apt-get install tcpdump)", opts.tcpdump),
         )),
     }
+    for (at, run) in places.into_iter().zip(run_rounds(jobs, opts.repeat)) {
+        runs[at] = run;
+    }
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(runs)
+}
+
+/// A place holder for a tool that will run.
+fn skipped_quietly(label: &str, tool: &'static str) -> ToolRun {
+    ToolRun {
+        label: label.to_owned(),
+        tool,
+        command: Vec::new(),
+        usage: None,
+        skipped: Some("did not run".into()),
+        stderr_tail: String::new(),
+        output_bytes: None,
+    }
 }
 
 fn rate(packets: Option<u64>, secs: f64) -> Option<f64> {
@@ -419,7 +458,7 @@ pub fn results_markdown(
     let _ = writeln!(md, "# Replay benchmark, {date}\n");
     let _ = writeln!(
         md,
-        "Input: `{}` ({} packets). Best of {} run(s) per tool. Ratios > 1 mean faster (wall) or cheaper (CPU) than the reference.\n",
+        "Input: `{}` ({} packets). Best of {} run(s) per tool, in rounds (each round runs every tool once). Ratios > 1 mean faster (wall) or cheaper (CPU) than the reference.\n",
         opts.pcap.display(),
         packets.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
         opts.repeat.max(1)
@@ -531,6 +570,49 @@ pub fn replay(opts: &ReplayOptions) -> Result<(Vec<ToolRun>, PathBuf, PathBuf), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_run_every_tool_once_each_and_stop_a_failed_one() {
+        let dir = std::env::temp_dir().join(format!("ocellus-bench-rounds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        let job = |label: &str, script: String| Job {
+            label: label.into(),
+            tool: "tcpdump",
+            argv: vec!["sh".into(), "-c".into(), script],
+            out_file: Some(dir.join(format!("{label}.out"))),
+        };
+        let append = |tag: &str, code: u8| {
+            format!(
+                "echo {tag} >> {0}; echo x > {1}/{tag}.out; exit {code}",
+                log.display(),
+                dir.display()
+            )
+        };
+        let runs = run_rounds(
+            vec![
+                job("a", append("a", 0)),
+                job("b", append("b", 0)),
+                job("c", append("c", 7)),
+                job("d", "exec /nonexistent/tool".into()),
+            ],
+            3,
+        );
+        let order = std::fs::read_to_string(&log)
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(order, "a b c a b a b");
+        assert_eq!(runs.len(), 4);
+        assert!(runs[0].ok() && runs[1].ok(), "{:?}", runs[0].skipped);
+        assert_eq!(runs[0].output_bytes, Some(2));
+        assert_eq!(runs[2].usage.as_ref().unwrap().exit_code, 7);
+        assert_eq!(runs[3].usage.as_ref().map(|u| u.exit_code), Some(127));
+        // The output files are gone afterwards.
+        assert!(!dir.join("a.out").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn peak_flows_is_read_from_the_stats_line() {
