@@ -131,11 +131,6 @@ impl Records {
         self.heads.clear();
         self.bytes.clear();
     }
-
-    /// Bytes the buffers hold room for.
-    pub fn capacity_bytes(&self) -> usize {
-        self.heads.capacity() * std::mem::size_of::<Head>() + self.bytes.capacity()
-    }
 }
 
 #[cfg(test)]

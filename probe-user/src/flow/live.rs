@@ -19,7 +19,7 @@
 //! ```
 
 use super::pipeline::{
-    writer_loop, Batch, BatchApplier, PipelineError, RecordOut, ReplayConfig, Spare, WorkerOut,
+    writer_loop, Batch, BatchApplier, PipelineError, RecordOut, ReplayConfig, WorkerOut,
 };
 use super::{key, EngineConfig, EngineStats, FlowTable, Records};
 use crate::packet::{self, LinkType, Malformed};
@@ -56,8 +56,6 @@ pub struct LiveWorker {
     batch_cap: usize,
     applier: BatchApplier,
     records: Records,
-    /// Emptied record buffers back from the writer.
-    spare: Spare,
     out: Sender<WorkerOut>,
     my_shards: Vec<usize>,
     next_scan_ns: u64,
@@ -138,11 +136,9 @@ pub fn start(
     let first_packet_ns = Arc::new(AtomicU64::new(u64::MAX));
     let first_w = Arc::clone(&first_packet_ns);
     let stalls = Arc::new(AtomicU64::new(0));
-    let spare = Spare::new(workers + 1);
-    let spare_w = spare.clone();
     let writer = std::thread::Builder::new()
         .name("ocellus-writer".into())
-        .spawn(move || writer_loop(workers, (rx, spare_w), Vec::new(), out, man, srcid, first_w))
+        .spawn(move || writer_loop(workers, rx, Vec::new(), out, man, srcid, first_w))
         .map_err(|e| PipelineError::Worker(e.to_string()))?;
     let ws = (0..workers)
         .map(|id| LiveWorker {
@@ -153,7 +149,6 @@ pub fn start(
             batch_cap: cfg.batch.max(1),
             applier: BatchApplier::new(nshards),
             records: Records::default(),
-            spare: spare.clone(),
             out: tx.clone(),
             my_shards: (0..nshards).filter(|s| s % workers == id).collect(),
             next_scan_ns: 0,
@@ -248,7 +243,7 @@ impl LiveWorker {
             let msg = WorkerOut {
                 worker: self.id,
                 watermark_ns: if scan { now_ns } else { 0 },
-                records: std::mem::replace(&mut self.records, self.spare.take()),
+                records: std::mem::take(&mut self.records),
                 done: None,
             };
             match self.out.try_send(msg) {

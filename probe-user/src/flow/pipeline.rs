@@ -370,14 +370,13 @@ pub fn replay<S: PacketSource>(
     let mut from_worker: Vec<Receiver<Box<Batch>>> = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
     let mut fin_rxs = Vec::with_capacity(workers);
-    let spare = Spare::new(workers + 1);
     // One worker: the reader applies its batches itself (see the module
     // documentation).
     let mut inline: Option<Worker> = None;
     for w in 0..workers {
         let (fin_tx, fin_rx) = bounded::<Records>(2);
         fin_rxs.push(fin_rx);
-        let worker = Worker::new(w, workers, &table, (wtx.clone(), fin_tx), spare.clone());
+        let worker = Worker::new(w, workers, &table, (wtx.clone(), fin_tx));
         if workers == 1 {
             inline = Some(worker);
             break;
@@ -416,7 +415,7 @@ pub fn replay<S: PacketSource>(
     let first_w = Arc::clone(&first_packet_ns);
     let writer = std::thread::Builder::new()
         .name("ocellus-writer".into())
-        .spawn(move || writer_loop(workers, (wrx, spare), fin_rxs, out, man, srcid, first_w))
+        .spawn(move || writer_loop(workers, wrx, fin_rxs, out, man, srcid, first_w))
         .map_err(|e| PipelineError::Worker(e.to_string()))?;
     if let Some(c) = cores.first() {
         core_affinity::set_for_current(*c);
@@ -608,7 +607,6 @@ struct Worker {
     watermark: u64,
     out: Sender<WorkerOut>,
     fin: Sender<Records>,
-    spare: Spare,
 }
 
 impl Worker {
@@ -617,7 +615,6 @@ impl Worker {
         workers: usize,
         table: &FlowTable,
         (out, fin): (Sender<WorkerOut>, Sender<Records>),
-        spare: Spare,
     ) -> Worker {
         let nshards = table.shard_count();
         Worker {
@@ -628,7 +625,6 @@ impl Worker {
             watermark: 0,
             out,
             fin,
-            spare,
         }
     }
 
@@ -646,8 +642,7 @@ impl Worker {
             .apply(table, b.items(), &b.payload, cfg, &mut self.records);
         if b.eof {
             let records = std::mem::take(&mut self.records);
-            let to = (&self.out, &self.fin, &self.spare);
-            return finish(me, table, &self.my_shards, records, to).map(Some);
+            return finish(me, table, &self.my_shards, records, &self.out, &self.fin).map(Some);
         }
         if b.tick {
             // The status records due, in the order the timers find them
@@ -668,7 +663,7 @@ impl Worker {
             let msg = WorkerOut {
                 worker: me,
                 watermark_ns: self.watermark,
-                records: std::mem::replace(&mut self.records, self.spare.take()),
+                records: std::mem::take(&mut self.records),
                 done: None,
             };
             self.out.send(msg).map_err(|_| stopped())?;
@@ -743,49 +738,6 @@ const FINAL_CHUNK: usize = 1024;
 /// a tick comes first (about 50 KB).
 const RECORDS_PER_MESSAGE: usize = 256;
 
-/// Emptied record buffers on their way back from the writer to the
-/// workers. A tick's records fill one buffer (about a megabyte in the
-/// replay benchmark): made fresh each time, it grew by doubling, copying
-/// what it held at each step, into memory the kernel had to fault in.
-#[derive(Clone)]
-pub(crate) struct Spare {
-    tx: Sender<Records>,
-    rx: Receiver<Records>,
-}
-
-/// A buffer holding more than this is freed rather than kept for reuse (a
-/// burst after a long quiet spell should not stay resident).
-const SPARE_MAX_BYTES: usize = 4 << 20;
-
-impl Spare {
-    /// Room for `n` buffers in waiting.
-    pub(crate) fn new(n: usize) -> Spare {
-        let (tx, rx) = bounded(n.max(1));
-        Spare { tx, rx }
-    }
-
-    /// An empty buffer: a used one if any is waiting.
-    pub(crate) fn take(&self) -> Records {
-        self.rx.try_recv().unwrap_or_default()
-    }
-
-    /// An empty buffer with room for `n` typical records.
-    fn take_with_capacity(&self, n: usize) -> Records {
-        self.rx
-            .try_recv()
-            .unwrap_or_else(|_| Records::with_capacity(n))
-    }
-
-    /// Hands back a buffer the writer is done with (kept unless too many
-    /// are waiting, or it is too big to keep).
-    pub(crate) fn give(&self, mut r: Records) {
-        if r.capacity_bytes() <= SPARE_MAX_BYTES {
-            r.clear();
-            let _ = self.tx.try_send(r);
-        }
-    }
-}
-
 /// End of input for one worker: hands over the last records, tells the writer
 /// it is done, then streams every flow's final record in order, a chunk at a
 /// time (the writer merges the workers' streams), so the records of all the
@@ -795,7 +747,8 @@ fn finish(
     table: &FlowTable,
     my_shards: &[usize],
     records: Records,
-    (out, fin, spare): (&Sender<WorkerOut>, &Sender<Records>, &Spare),
+    out: &Sender<WorkerOut>,
+    fin: &Sender<Records>,
 ) -> Result<EngineStats, PipelineError> {
     let stopped = || PipelineError::Output("the record writer stopped".into());
     // Sized once: a growing vector could hold twice what it needs just when
@@ -828,7 +781,7 @@ fn finish(
     }
     let mine = "a worker's final keys are of its own shards";
     for (n, chunk) in keys.chunks(FINAL_CHUNK).enumerate() {
-        let mut v = spare.take_with_capacity(chunk.len());
+        let mut v = Records::with_capacity(chunk.len());
         for (j, k) in chunk.iter().enumerate() {
             if let Some(a) = keys.get(n * FINAL_CHUNK + j + TAKE_AHEAD) {
                 held[a.shard as usize]
@@ -854,7 +807,7 @@ fn finish(
 /// writer, and it stamps the probe start record.
 pub(crate) fn writer_loop(
     workers: usize,
-    (rx, spare): (Receiver<WorkerOut>, Spare),
+    rx: Receiver<WorkerOut>,
     fins: Vec<Receiver<Records>>,
     mut out: Box<dyn RecordOut>,
     man: bool,
@@ -905,7 +858,7 @@ pub(crate) fn writer_loop(
         }
         if wm > released_to || done == workers {
             released_to = wm;
-            release(&mut pending, &mut ready, wm, &spare, |r, h| {
+            release(&mut pending, &mut ready, wm, |r, h| {
                 w.encoded(r, h, &mut out)
             })?;
         }
@@ -913,7 +866,7 @@ pub(crate) fn writer_loop(
             break;
         }
     }
-    release(&mut pending, &mut ready, u64::MAX, &spare, |r, h| {
+    release(&mut pending, &mut ready, u64::MAX, |r, h| {
         w.encoded(r, h, &mut out)
     })?;
     if man && !started && !fins.is_empty() {
@@ -923,7 +876,7 @@ pub(crate) fn writer_loop(
         let mut m = man_record(RecordKind::ManStart, t, t, &EngineStats::default());
         w.record(&mut m, &mut out)?;
     }
-    merge_finals(&fins, &spare, |r, h| {
+    merge_finals(&fins, |r, h| {
         if first_ts == 0 || h.stime_ns < first_ts {
             first_ts = h.stime_ns;
         }
@@ -985,7 +938,6 @@ impl Stamper {
 /// Merges the workers' streams of final records (each in order) into one.
 fn merge_finals(
     fins: &[Receiver<Records>],
-    spare: &Spare,
     mut write: impl FnMut(&Records, &Head) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
     let order = |h: &Head| (h.stime_ns, h.key, h.ltime_ns);
@@ -1021,9 +973,7 @@ fn merge_finals(
         write(v, &v.heads()[*i])?;
         *i += 1;
         if *i == v.len() {
-            if let Some((v, _)) = std::mem::replace(&mut heads[w], next(&fins[w])) {
-                spare.give(v);
-            }
+            heads[w] = next(&fins[w]);
         }
     }
 }
@@ -1043,7 +993,6 @@ fn release(
     pending: &mut Vec<Records>,
     ready: &mut Vec<Ready>,
     wm: u64,
-    spare: &Spare,
     mut write: impl FnMut(&Records, &Head) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
     ready.clear();
@@ -1087,13 +1036,10 @@ fn release(
         let chunk = &pending[r.chunk as usize];
         write(chunk, &chunk.heads()[r.at as usize])?;
     }
-    for chunk in pending.iter_mut() {
+    pending.retain_mut(|chunk| {
         chunk.retain(|h| h.due_ns > wm);
-    }
-    // The emptied buffers go back to the workers; the rest keep their order.
-    for chunk in pending.extract_if(.., |chunk| chunk.is_empty()) {
-        spare.give(chunk);
-    }
+        !chunk.is_empty()
+    });
     Ok(())
 }
 
@@ -1150,34 +1096,6 @@ pub(crate) mod tests {
         fn finish(&mut self) -> Result<(), PipelineError> {
             Ok(())
         }
-    }
-
-    #[test]
-    fn spare_buffers_come_back_empty_with_their_room_and_big_ones_are_freed() {
-        let spare = Spare::new(2);
-        let rec = FlowRecord::default();
-        let mut r = spare.take();
-        assert!(r.is_empty());
-        for n in 0..1000 {
-            r.push(n, &rec);
-        }
-        let room = r.capacity_bytes();
-        spare.give(r);
-        let r = spare.take();
-        assert!(r.is_empty());
-        assert_eq!(r.capacity_bytes(), room);
-        // No more waiting: a fresh, empty one.
-        assert_eq!(spare.take().capacity_bytes(), 0);
-        // Only as many as there is room for wait.
-        for _ in 0..3 {
-            spare.give(Records::with_capacity(10));
-        }
-        assert!(spare.take().capacity_bytes() > 0);
-        assert!(spare.take().capacity_bytes() > 0);
-        assert_eq!(spare.take().capacity_bytes(), 0);
-        // A buffer too big to keep resident is dropped.
-        spare.give(Records::with_capacity(SPARE_MAX_BYTES / 64));
-        assert_eq!(spare.take().capacity_bytes(), 0);
     }
 
     /// One UDP packet from 10.0.0.`host`:`sport` to 10.9.9.9:9999.
