@@ -58,6 +58,17 @@ impl Records {
         }
     }
 
+    /// Bytes of encoded records held.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Room for `n` more records of `bytes` bytes in all without growing.
+    pub fn reserve(&mut self, n: usize, bytes: usize) {
+        self.heads.reserve(n);
+        self.bytes.reserve(bytes + codec::ENCODE_RESERVE);
+    }
+
     /// Adds `rec`, due at `due_ns`. Its sequence number and source id are
     /// not encoded: the writer sets them.
     pub fn push(&mut self, due_ns: u64, rec: &FlowRecord) {
@@ -160,6 +171,27 @@ mod tests {
             suser: vec![n as u8; n as usize * 100],
             ..FlowRecord::default()
         }
+    }
+
+    #[test]
+    fn reserved_room_holds_records_of_that_size_without_growing() {
+        let mut first = Records::default();
+        for n in 0..50 {
+            first.push(n, &rec(n % 3));
+        }
+        let mut r = Records::default();
+        r.push(0, &rec(1));
+        r.reserve(first.len(), first.byte_len());
+        let (heads, bytes) = (r.heads.as_ptr(), r.bytes.as_ptr());
+        for n in 0..50 {
+            r.push(n, &rec(n % 3));
+        }
+        assert_eq!(r.len(), 51);
+        assert_eq!(
+            r.byte_len(),
+            first.byte_len() + r.bytes(&r.heads()[0]).len()
+        );
+        assert_eq!((r.heads.as_ptr(), r.bytes.as_ptr()), (heads, bytes));
     }
 
     #[test]
