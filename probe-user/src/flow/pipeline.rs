@@ -652,10 +652,12 @@ impl Worker {
             // The status records due, in the order the timers find them
             // (the writer orders them), go with the records made while
             // applying in the message below, under this tick's watermark.
-            // Room for a quarter more records than the last tick took,
-            // reserved at once: grown from what the batches left, a tick's
-            // buffer (about a megabyte in the replay benchmark) was copied
-            // at every doubling. Room never written is never faulted in.
+            //
+            // The buffer first gets room for a quarter more records than
+            // the last tick took: grown from what the batches left in it, a
+            // tick's buffer (about a megabyte in the replay benchmark) was
+            // copied at every doubling. Room never written is never
+            // faulted in.
             let before = (self.records.len(), self.records.byte_len());
             let (n, bytes) = self.tick_records;
             self.records.reserve(n + n / 4, bytes + bytes / 4);

@@ -165,9 +165,10 @@ impl Timers {
             let far_list = from_far.as_deref().unwrap_or(&[]);
             let stamp = slot as u8;
             for (n, &idx) in far_list.iter().chain(&from_wheel).enumerate() {
-                // The stamp of the entry after next's prefetch: telling
-                // whether to fetch a flow ahead must not wait for memory
-                // itself (the stamps of a slot's flows are scattered too).
+                // The stamp that the `ahead` check will read AHEAD entries
+                // from now, fetched now: that check decides whether to
+                // fetch a flow ahead, and must not wait for memory itself
+                // (the stamps of a slot's flows are scattered too).
                 if let Some(&i) = far_list
                     .get(n + STAMP_AHEAD)
                     .or_else(|| from_wheel.get(n + STAMP_AHEAD - far_list.len()))
