@@ -52,10 +52,9 @@ const TYPICAL_LEN: usize = 128;
 impl Records {
     /// Room for `n` records without growing, as far as they are typical.
     pub fn with_capacity(n: usize) -> Records {
-        Records {
-            heads: Vec::with_capacity(n),
-            bytes: Vec::with_capacity(n * TYPICAL_LEN + codec::ENCODE_RESERVE),
-        }
+        let mut r = Records::default();
+        r.reserve(n, n * TYPICAL_LEN);
+        r
     }
 
     /// Bytes of encoded records held.

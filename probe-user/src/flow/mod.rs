@@ -23,7 +23,6 @@ mod store;
 mod timers;
 
 use crate::packet::{Net, PacketInfo};
-use crate::prefetch::prefetch_span;
 use crate::record::{Cause, FlowKey, FlowRecord};
 use hashbrown::HashTable;
 use index::FlowIndex;
@@ -271,8 +270,7 @@ impl Shard {
     pub fn prefetch_flow(&self, hash: u32) -> u32 {
         match self.index.first_match(hash) {
             Some(i) => {
-                let (at, len) = self.flows.span(i);
-                prefetch_span(at, len);
+                self.flows.prefetch(i);
                 i
             }
             None => NO_FLOW,
@@ -586,8 +584,7 @@ impl Shard {
         };
         timers.visit(now_ns, |idx, ahead| {
             if ahead != timers::NONE_AHEAD {
-                let (at, len) = t.flows.span(ahead);
-                prefetch_span(at, len);
+                t.flows.prefetch(ahead);
             }
             let f = t.flows.get_mut(idx);
             if f.bits & (bit::VACANT | bit::RETIRING) != 0 {
@@ -657,8 +654,7 @@ impl Shard {
     /// record a few records later.
     #[inline]
     pub fn prefetch_take(&self, idx: u32) {
-        let (at, len) = self.flows.span(idx);
-        prefetch_span(at, len);
+        self.flows.prefetch(idx);
     }
 
     /// End of input, step 2: flow `idx`'s final record (from `final_keys`),

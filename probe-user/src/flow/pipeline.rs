@@ -165,7 +165,8 @@ pub(crate) struct BatchApplier {
 /// their TCP accumulators.
 const PREFETCH_SLOTS: usize = 12;
 const PREFETCH_FLOWS: usize = 7;
-/// How many status records ahead a tick prefetches the flows to take.
+/// How many final records ahead the end of input prefetches the flows to
+/// take.
 const TAKE_AHEAD: usize = 8;
 
 impl BatchApplier {

@@ -11,6 +11,7 @@
 
 use super::slab::Slab;
 use super::state::{Flow, TcpAcc};
+use crate::prefetch::prefetch_span;
 
 /// A TCP flow with its accumulators.
 #[repr(C, align(32))]
@@ -84,14 +85,21 @@ impl FlowStore {
     /// Where flow `i` and what is kept with it lie: address and length, for
     /// prefetching. The flow comes first.
     #[inline(always)]
-    pub fn span(&self, i: u32) -> (usize, usize) {
+    fn span(&self, i: u32) -> (usize, usize) {
         let f: *const Flow = self.get(i);
         (f as usize, Self::span_len(i))
     }
 
+    /// Hints the CPU to fetch flow `i` and what is kept with it.
+    #[inline(always)]
+    pub fn prefetch(&self, i: u32) {
+        let (at, len) = self.span(i);
+        prefetch_span(at, len);
+    }
+
     /// How many bytes flow `i` and what is kept with it take.
     #[inline(always)]
-    pub fn span_len(i: u32) -> usize {
+    fn span_len(i: u32) -> usize {
         if Self::is_tcp(i) {
             std::mem::size_of::<TcpFlow>()
         } else {

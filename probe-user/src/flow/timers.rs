@@ -164,26 +164,28 @@ impl Timers {
             };
             let far_list = from_far.as_deref().unwrap_or(&[]);
             let stamp = slot as u8;
+            // The entry `k` places into the slot's visit (far list first).
+            let entry = |k: usize| {
+                far_list
+                    .get(k)
+                    .or_else(|| from_wheel.get(k - far_list.len()))
+                    .copied()
+            };
             for (n, &idx) in far_list.iter().chain(&from_wheel).enumerate() {
                 // The stamp that the `ahead` check will read AHEAD entries
                 // from now, fetched now: that check decides whether to
                 // fetch a flow ahead, and must not wait for memory itself
                 // (the stamps of a slot's flows are scattered too).
-                if let Some(&i) = far_list
-                    .get(n + STAMP_AHEAD)
-                    .or_else(|| from_wheel.get(n + STAMP_AHEAD - far_list.len()))
-                {
+                if let Some(i) = entry(n + STAMP_AHEAD) {
                     prefetch(self.stamp.as_ptr().wrapping_add(i as usize));
                 }
                 if self.stamp[idx as usize] != stamp {
                     // Filed again since, under another slot.
                     continue;
                 }
-                let ahead = far_list
-                    .get(n + AHEAD)
-                    .or_else(|| from_wheel.get(n + AHEAD - far_list.len()))
-                    .filter(|&&i| self.stamp[i as usize] == stamp)
-                    .map_or(NONE_AHEAD, |&i| i);
+                let ahead = entry(n + AHEAD)
+                    .filter(|&i| self.stamp[i as usize] == stamp)
+                    .unwrap_or(NONE_AHEAD);
                 match visit(idx, ahead) {
                     // The slot under way keeps what is filed under it again.
                     Some(t) if slot == now_slot && t / SLOT_NS == slot => keep.push(idx),
