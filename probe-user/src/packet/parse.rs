@@ -151,7 +151,7 @@ fn parse_with(
     out: &mut PacketInfo,
     shortcut: bool,
 ) {
-    *out = PacketInfo::default();
+    out.reset();
     out.ts_ns = ts_ns;
     out.wire_len = wire_len;
     out.cap_len = u32::try_from(data.len()).unwrap_or(u32::MAX);

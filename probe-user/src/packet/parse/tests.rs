@@ -1745,3 +1745,23 @@ fn the_shortcut_agrees_with_the_general_path_on_mutated_common_frames() {
 }
 
 mod corpus;
+
+/// `reset` leaves exactly the default value, whatever was there (the quoted
+/// DNS id included, the one field whose default is not zero bytes).
+#[test]
+fn reset_gives_the_default() {
+    let mut p = PacketInfo {
+        ts_ns: 5,
+        net: Net::Ipv6,
+        malformed: Malformed::TooDeep,
+        has_l4: true,
+        src_ip: [7; 16],
+        ..PacketInfo::default()
+    };
+    p.quoted.dns_txid = Some(0x1234);
+    p.quoted.valid = true;
+    p.tcp.flags = 0x12;
+    p.arp.op = 2;
+    p.reset();
+    assert_eq!(format!("{p:?}"), format!("{:?}", PacketInfo::default()));
+}
