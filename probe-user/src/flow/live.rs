@@ -216,7 +216,7 @@ impl LiveWorker {
     pub fn flush(&mut self) -> Result<(), PipelineError> {
         self.applier.apply(
             &self.table,
-            self.batch.items(),
+            self.batch.packets(),
             &self.batch.payload,
             &self.cfg,
             &mut self.records,
