@@ -664,8 +664,13 @@ fn read_loop<S: PacketSource>(
             report.stats.bytes += pkt.wire_len as u64;
             continue;
         }
-        let (shard_hash, flow_hash) = key::shard_and_flow_hash(&it.info, &it.key);
-        let shard = table.shard_of(shard_hash);
+        let (shard, flow_hash) = if nshards == 1 {
+            // One shard (one worker): no shard to choose, only the flow's hash.
+            (0, it.key.sym_hash())
+        } else {
+            let (shard_hash, flow_hash) = key::shard_and_flow_hash(&it.info, &it.key);
+            (table.shard_of(shard_hash), flow_hash)
+        };
         let w = worker_of_shard[shard];
         let b = &mut cur[w];
         b.push(it, pkt.data, shard as u32, flow_hash, user_len);
