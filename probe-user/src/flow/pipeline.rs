@@ -341,7 +341,7 @@ impl Batch {
     /// an earlier packet's values, which applying this one does not read.
     /// (A batch bound for another core moves about half the cache lines
     /// this way.) Inlined into the reader's loop, its one caller: as a call
-    /// it cost 20 instructions a packet of saving and restoring registers.
+    /// it cost about 20 instructions a packet, saving and restoring registers.
     #[inline(always)]
     pub(crate) fn push(
         &mut self,
