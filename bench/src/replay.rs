@@ -177,13 +177,9 @@ fn run_rounds(jobs: Vec<Job>, repeat: u32) -> Vec<ToolRun> {
     let mut runs: Vec<ToolRun> = jobs
         .iter()
         .map(|j| ToolRun {
-            label: j.label.clone(),
-            tool: j.tool,
             command: j.argv.clone(),
-            usage: None,
             skipped: None,
-            stderr_tail: String::new(),
-            output_bytes: None,
+            ..skipped_quietly(&j.label, j.tool)
         })
         .collect();
     let mut stopped = vec![false; jobs.len()];
@@ -229,13 +225,8 @@ fn run_rounds(jobs: Vec<Job>, repeat: u32) -> Vec<ToolRun> {
 fn skipped(label: &str, tool: &'static str, why: String) -> ToolRun {
     eprintln!("Skipping {label}: {why}");
     ToolRun {
-        label: label.to_owned(),
-        tool,
-        command: Vec::new(),
-        usage: None,
         skipped: Some(why),
-        stderr_tail: String::new(),
-        output_bytes: None,
+        ..skipped_quietly(label, tool)
     }
 }
 
@@ -361,7 +352,7 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
     Ok(runs)
 }
 
-/// A place holder for a tool that will run.
+/// A tool that did not run (yet): the place a run or a reason fills.
 fn skipped_quietly(label: &str, tool: &'static str) -> ToolRun {
     ToolRun {
         label: label.to_owned(),

@@ -123,6 +123,9 @@ pub(crate) struct Item {
     pub(crate) info: PacketInfo,
 }
 
+// What applying a packet reads of its item spans at most three cache lines.
+const _: () = assert!(std::mem::offset_of!(Item, info) + PacketInfo::HOT_LEN <= 3 * 64);
+
 impl Item {
     fn empty() -> Item {
         Item {

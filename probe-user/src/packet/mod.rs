@@ -302,8 +302,8 @@ pub struct PacketInfo {
     pub payload_caplen: u32,
 }
 
-// With the 64 bytes before it in a batch item (see `flow::pipeline::Item`),
-// the hot part stays within 160 bytes.
+// The hot part stays within a cache line and a half (a batch item holds it
+// after the key: see `flow::pipeline::Item`).
 const _: () = assert!(PacketInfo::HOT_LEN <= 96);
 
 impl PacketInfo {
