@@ -34,7 +34,8 @@ pub const SCAN_NS: u64 = 10 * SLOT_NS;
 /// flow's idle timeout, filed once per idle spell, waits in the map.)
 const WHEEL: u64 = 640;
 
-/// How far ahead of the entry it visits [`Timers::visit`] names the next.
+/// How far ahead of the entry it visits [`Timers::visit`] looks for the
+/// next entry to name (the first live one from there on).
 pub const AHEAD: usize = 12;
 /// How far ahead of the entry it visits [`Timers::visit`] fetches the
 /// stamp it checks [`AHEAD`] entries later.
@@ -121,10 +122,11 @@ impl Timers {
     /// `now_ns` (and not filed again since), slot by slot in time order and
     /// in filing order within a slot, taking the entry out. `visit` returns
     /// the time to file the flow under again, if any. Its second argument is
-    /// the entry [`AHEAD`] places later in the same slot if that one will be
-    /// visited, or [`NONE_AHEAD`]: the flows are scattered through memory,
-    /// and a visitor that prefetches that one overlaps the cache misses
-    /// instead of taking them one after another.
+    /// a later entry of the same slot that will be visited, at least
+    /// [`AHEAD`] places later and named no earlier, or [`NONE_AHEAD`]: the
+    /// flows are scattered through memory, and a visitor that prefetches
+    /// that one overlaps the cache misses instead of taking them one after
+    /// another.
     pub fn visit(&mut self, now_ns: u64, mut visit: impl FnMut(u32, u32) -> Option<u64>) {
         let now_slot = now_ns / SLOT_NS;
         let mut again = std::mem::take(&mut self.again);
@@ -171,9 +173,16 @@ impl Timers {
                     .or_else(|| from_wheel.get(k - far_list.len()))
                     .copied()
             };
+            // The next entry the `ahead` search looks at. It runs at least
+            // AHEAD entries ahead of the visit, over the stale entries, so
+            // that every entry to be visited past the slot's first few is
+            // named ahead once (a third of the entries can be stale: had
+            // the search looked only AHEAD entries on, the flows that many
+            // after each stale entry would be visited unfetched).
+            let mut ahead_at = 0;
             for (n, &idx) in far_list.iter().chain(&from_wheel).enumerate() {
-                // The stamp that the `ahead` check will read AHEAD entries
-                // from now, fetched now: that check decides whether to
+                // The stamp that the `ahead` search will read AHEAD entries
+                // from now, fetched now: that search decides whether to
                 // fetch a flow ahead, and must not wait for memory itself
                 // (the stamps of a slot's flows are scattered too).
                 if let Some(i) = entry(n + STAMP_AHEAD) {
@@ -183,9 +192,15 @@ impl Timers {
                     // Filed again since, under another slot.
                     continue;
                 }
-                let ahead = entry(n + AHEAD)
-                    .filter(|&i| self.stamp[i as usize] == stamp)
-                    .unwrap_or(NONE_AHEAD);
+                ahead_at = ahead_at.max(n + AHEAD);
+                let mut ahead = NONE_AHEAD;
+                while let Some(i) = entry(ahead_at) {
+                    ahead_at += 1;
+                    if self.stamp[i as usize] == stamp {
+                        ahead = i;
+                        break;
+                    }
+                }
                 match visit(idx, ahead) {
                     // The slot under way keeps what is filed under it again.
                     Some(t) if slot == now_slot && t / SLOT_NS == slot => keep.push(idx),
@@ -417,5 +432,41 @@ mod tests {
         assert_eq!(t.len(), 1);
         // Slot lists are reused.
         assert!(t.spare.len() <= 3);
+    }
+
+    /// Every flow a slot's visit reaches past the AHEAD entries after its
+    /// first was named ahead by an earlier visit, however many stale entries (flows
+    /// filed again elsewhere since) lie between.
+    #[test]
+    fn every_flow_past_the_first_few_is_named_ahead_despite_stale_entries() {
+        for stale_every in [2u32, 5, 7, 11] {
+            let mut t = Timers::default();
+            for i in 0..300u32 {
+                t.file(3 * SLOT_NS, i);
+            }
+            // Filed again under a later slot: their entries here go stale.
+            // (Stale entries 5, 7 or 11 apart are what a search that looked
+            // exactly AHEAD entries on would miss the flows after.)
+            for i in (0..300).filter(|i| i % stale_every == 0) {
+                t.file(8 * SLOT_NS, i);
+            }
+            let mut named = std::collections::HashSet::new();
+            let mut unnamed = Vec::new();
+            t.visit(3 * SLOT_NS, |i, ahead| {
+                if !named.remove(&i) {
+                    unnamed.push(i);
+                }
+                if ahead != NONE_AHEAD {
+                    assert!(named.insert(ahead), "{ahead} named twice");
+                }
+                None
+            });
+            assert!(named.is_empty(), "named but not visited: {named:?}");
+            // Flow i is entry i; entry 0 is stale: the first visit is 1.
+            assert!(
+                unnamed.iter().all(|&i| (i as usize) < 1 + AHEAD),
+                "every {stale_every}th stale: {unnamed:?} visited unnamed"
+            );
+        }
     }
 }
