@@ -435,8 +435,8 @@ mod tests {
     }
 
     /// Every flow a slot's visit reaches past the AHEAD entries after its
-    /// first was named ahead by an earlier visit, however many stale entries (flows
-    /// filed again elsewhere since) lie between.
+    /// first was named ahead by an earlier visit, however many stale
+    /// entries (flows filed again elsewhere since) lie between.
     #[test]
     fn every_flow_past_the_first_few_is_named_ahead_despite_stale_entries() {
         for stale_every in [2u32, 5, 7, 11] {
