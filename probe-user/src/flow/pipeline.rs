@@ -139,13 +139,12 @@ impl Item {
 
 /// A batch of parsed packets, recycled between the reader and a worker.
 pub(crate) struct Batch {
-    /// The packets are the first `len`; the rest are slots of earlier
-    /// rounds, reused in place (see [`Batch::spare`]).
+    /// The packets are the first [`Batch::len`]; the rest are slots of
+    /// earlier rounds, reused in place (see [`Batch::spare`]).
     items: Vec<Item>,
-    len: usize,
-    /// Where each packet goes, one per packet: beside the items, so that
-    /// grouping a batch by shard reads 8 bytes a packet, not an item's
-    /// cache line.
+    /// Where each packet goes, one per packet (their count is the batch's
+    /// length): beside the items, so that grouping a batch by shard reads
+    /// 8 bytes a packet, not an item's cache line.
     routes: Vec<Route>,
     pub(crate) payload: Vec<u8>,
     pub(crate) now_ns: u64,
@@ -276,7 +275,6 @@ impl Batch {
     pub(crate) fn new(cap: usize) -> Batch {
         Batch {
             items: Vec::with_capacity(cap),
-            len: 0,
             routes: Vec::with_capacity(cap),
             payload: Vec::new(),
             now_ns: 0,
@@ -286,7 +284,6 @@ impl Batch {
     }
 
     pub(crate) fn clear(&mut self) {
-        self.len = 0;
         self.routes.clear();
         self.payload.clear();
         self.tick = false;
@@ -296,7 +293,7 @@ impl Batch {
     /// The packets in the batch, with their routes.
     #[inline]
     pub(crate) fn packets(&self) -> (&[Item], &[Route]) {
-        (&self.items[..self.len], &self.routes)
+        (&self.items[..self.len()], &self.routes)
     }
 
     /// The slot after the batch's packets, for live capture to parse the
@@ -304,10 +301,11 @@ impl Batch {
     /// [`Batch::commit`] adds it.
     #[inline]
     pub(crate) fn spare(&mut self) -> &mut Item {
-        if self.len == self.items.len() {
+        let n = self.len();
+        if n == self.items.len() {
             self.grow();
         }
-        &mut self.items[self.len]
+        &mut self.items[n]
     }
 
     /// A new slot, once per slot of a batch's life: out of line, so that
@@ -331,7 +329,8 @@ impl Batch {
         flow_hash: u32,
         user_len: usize,
     ) {
-        let slot = &mut self.items[self.len];
+        let n = self.len();
+        let slot = &mut self.items[n];
         slot.key = key;
         let payload = (slot.info.payload_off, slot.info.payload_caplen);
         self.seal(data, payload, shard, flow_hash, user_len);
@@ -378,7 +377,8 @@ impl Batch {
         user_len: usize,
     ) {
         let caplen = pay_caplen as usize;
-        let it = &mut self.items[self.len];
+        let n = self.len();
+        let it = &mut self.items[n];
         (it.pay_off, it.pay_len) = if user_len > 0 && caplen > 0 {
             let start = (pay_off as usize).min(data.len());
             let end = start.saturating_add(caplen.min(user_len)).min(data.len());
@@ -389,11 +389,11 @@ impl Batch {
             (0, 0)
         };
         self.routes.push(Route { shard, flow_hash });
-        self.len += 1;
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.routes.len()
     }
 }
 
