@@ -52,10 +52,6 @@ enum Cmd {
         /// The ocellus binary (skipped with a message when it does not exist).
         #[arg(long, default_value = "target/release/ocellus")]
         ocellus: PathBuf,
-        /// A profile-guided build of ocellus (`cargo xtask pgo` makes
-        /// target/pgo/ocellus), timed beside the plain one.
-        #[arg(long)]
-        ocellus_pgo: Option<PathBuf>,
         /// Run ocellus once per value with `--workers N`.
         #[arg(long, num_args = 1..)]
         workers: Vec<u32>,
@@ -289,7 +285,6 @@ fn main() -> ExitCode {
         Cmd::Replay {
             pcap,
             ocellus,
-            ocellus_pgo,
             workers,
             ocellus_args,
             argus,
@@ -300,7 +295,6 @@ fn main() -> ExitCode {
             let opts = ReplayOptions {
                 pcap,
                 ocellus,
-                ocellus_pgo,
                 workers,
                 ocellus_args,
                 argus,

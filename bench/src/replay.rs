@@ -16,8 +16,6 @@ pub struct ReplayOptions {
     pub pcap: PathBuf,
     /// Path of the ocellus binary.
     pub ocellus: PathBuf,
-    /// A profile-guided build of it (`cargo xtask pgo`), timed beside it.
-    pub ocellus_pgo: Option<PathBuf>,
     /// One ocellus run per value (`--workers N`); empty = one run without the flag.
     pub workers: Vec<u32>,
     /// Extra arguments for `ocellus probe`.
@@ -252,20 +250,7 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
     let mut jobs = Vec::new();
     let mut places = Vec::new();
 
-    let builds = std::iter::once((&opts.ocellus, "ocellus"))
-        .chain(opts.ocellus_pgo.as_ref().map(|p| (p, "ocellus PGO")));
-    for (bin, name) in builds {
-        if !bin.is_file() {
-            runs.push(skipped(
-                name,
-                "ocellus",
-                format!(
-                    "{} does not exist (build it with `cargo build --release -p ocellus`, or `cargo xtask pgo` for the profile-guided build, or pass its path)",
-                    bin.display()
-                ),
-            ));
-            continue;
-        }
+    if opts.ocellus.is_file() {
         let worker_sets: Vec<Option<u32>> = if opts.workers.is_empty() {
             vec![None]
         } else {
@@ -273,7 +258,7 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
         };
         for w in worker_sets {
             let mut argv = vec![
-                bin.to_string_lossy().into_owned(),
+                opts.ocellus.to_string_lossy().into_owned(),
                 "probe".into(),
                 "-r".into(),
                 pcap.clone(),
@@ -285,9 +270,9 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
             let label = match w {
                 Some(n) => {
                     argv.extend(["--workers".into(), n.to_string()]);
-                    format!("{name} --workers {n}")
+                    format!("ocellus --workers {n}")
                 }
-                None => name.into(),
+                None => "ocellus".into(),
             };
             argv.extend(opts.ocellus_args.iter().cloned());
             places.push(runs.len());
@@ -299,6 +284,15 @@ pub fn run_all(opts: &ReplayOptions) -> Result<Vec<ToolRun>, ReplayError> {
                 out_file: Some(ocr.clone()),
             });
         }
+    } else {
+        runs.push(skipped(
+            "ocellus",
+            "ocellus",
+            format!(
+                "{} does not exist (build it with `cargo build --release -p ocellus`, or pass --ocellus PATH)",
+                opts.ocellus.display()
+            ),
+        ));
     }
 
     match find_tool(&opts.argus) {

@@ -18,19 +18,6 @@ pub fn corpus_dir() -> PathBuf {
     root().join("../shared/corpus/real")
 }
 
-/// Every capture of the shared corpus, as `SOURCES.tsv` lists them.
-pub fn corpus_captures() -> Vec<PathBuf> {
-    let dir = corpus_dir();
-    let tsv = std::fs::read_to_string(dir.join("SOURCES.tsv"))
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.join("SOURCES.tsv").display()));
-    tsv.lines()
-        .skip(1)
-        .filter_map(|l| l.split('\t').next())
-        .filter(|name| !name.is_empty())
-        .map(|name| dir.join(name))
-        .collect()
-}
-
 /// The release `ocellus` binary, built once per test process (`OCELLUS_BIN`
 /// overrides it).
 pub fn ocellus_bin() -> PathBuf {
