@@ -57,11 +57,26 @@ pub struct ToolRun {
     pub skipped: Option<String>,
     pub stderr_tail: String,
     pub output_bytes: Option<u64>,
+    /// CPU seconds of every successful run, in round order.
+    pub cpu_runs: Vec<f64>,
 }
 
 impl ToolRun {
     pub fn ok(&self) -> bool {
         self.usage.as_ref().is_some_and(|u| u.exit_code == 0)
+    }
+
+    /// The median of [`ToolRun::cpu_runs`] (the mean of the middle two for
+    /// an even count).
+    pub fn cpu_median(&self) -> Option<f64> {
+        let mut v = self.cpu_runs.clone();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(v[n / 2]),
+            _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+        }
     }
 }
 
@@ -203,6 +218,9 @@ fn run_rounds(jobs: Vec<Job>, repeat: u32) -> Vec<ToolRun> {
                         .as_ref()
                         .and_then(|f| std::fs::metadata(f).ok())
                         .map(|m| m.len());
+                    if !failed {
+                        run.cpu_runs.push(u.cpu_s());
+                    }
                     if run.usage.as_ref().is_none_or(|b| u.wall_s < b.wall_s) || failed {
                         run.usage = Some(u);
                     }
@@ -362,6 +380,7 @@ fn skipped_quietly(label: &str, tool: &'static str) -> ToolRun {
         skipped: Some("did not run".into()),
         stderr_tail: String::new(),
         output_bytes: None,
+        cpu_runs: Vec::new(),
     }
 }
 
@@ -403,6 +422,8 @@ pub fn results_json(
                 "user_s": u.map(|u| u.user_s),
                 "sys_s": u.map(|u| u.sys_s),
                 "cpu_s": u.map(Usage::cpu_s),
+                "cpu_s_runs": r.cpu_runs,
+                "cpu_s_median": r.cpu_median(),
                 "max_rss_kib": u.map(|u| u.max_rss_kib),
                 "packets_per_s": u.and_then(|u| rate(packets, u.wall_s)),
                 "packets_per_cpu_s": u.and_then(|u| rate(packets, u.cpu_s())),
@@ -449,7 +470,7 @@ pub fn results_markdown(
     let _ = writeln!(md, "# Replay benchmark, {date}\n");
     let _ = writeln!(
         md,
-        "Input: `{}` ({} packets). Best of {} run(s) per tool, in rounds (each round runs every tool once). Ratios > 1 mean faster (wall) or cheaper (CPU) than the reference.\n",
+        "Input: `{}` ({} packets). Best of {} run(s) per tool, in rounds (each round runs every tool once); the table shows each tool's fastest run by wall time, and every round's CPU time follows it. Ratios > 1 mean faster (wall) or cheaper (CPU) than the reference.\n",
         opts.pcap.display(),
         packets.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
         opts.repeat.max(1)
@@ -490,6 +511,39 @@ pub fn results_markdown(
             fmt_opt(vs(tcpdump, false), 2),
             fmt_opt(vs(tcpdump, true), 2),
         );
+    }
+    // Every round's CPU time: the table above takes each tool's fastest run
+    // by wall time, and on a noisy machine one lucky run can make a
+    // difference that the rounds do not bear out.
+    if runs.iter().any(|r| r.cpu_runs.len() > 1) {
+        let median = |tool: &str| {
+            runs.iter()
+                .find(|r| r.tool == tool && r.ok())
+                .and_then(ToolRun::cpu_median)
+        };
+        let (argus_m, tcpdump_m) = (median("argus"), median("tcpdump"));
+        let _ = writeln!(
+            md,
+            "\nCPU seconds of every round, their median, and the ratios of the medians:\n"
+        );
+        for r in runs.iter().filter(|r| !r.cpu_runs.is_empty()) {
+            let m = r.cpu_median().unwrap_or(0.0);
+            let each: Vec<String> = r.cpu_runs.iter().map(|c| format!("{c:.3}")).collect();
+            let ratio = |reference: Option<f64>, name: &str| {
+                reference
+                    .filter(|_| m > 0.0)
+                    .map(|a| format!(", {:.2}× {name}'s", a / m))
+                    .unwrap_or_default()
+            };
+            let _ = writeln!(
+                md,
+                "- {}: {} (median {m:.3}{}{})",
+                r.label,
+                each.join(", "),
+                ratio(argus_m, "argus"),
+                ratio(tcpdump_m, "tcpdump"),
+            );
+        }
     }
     // Memory per concurrent flow: peak RSS over the most flows held at once
     // (ocellus --stats; Argus follows the same flow model on the same input,

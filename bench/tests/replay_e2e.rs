@@ -126,6 +126,22 @@ fn replay_runs_argus_and_tcpdump_and_skips_a_missing_ocellus() {
         let pps = t["packets_per_s"].as_f64().unwrap();
         assert!((pps - 3000.0 / wall).abs() < 1e-6 * pps.max(1.0), "{t}");
     }
+    // Every round's CPU time is kept, with its median.
+    for tool in ["argus", "tcpdump"] {
+        let t = by(tool);
+        let runs: Vec<f64> = t["cpu_s_runs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{tool}: {t}"))
+            .iter()
+            .map(|c| c.as_f64().unwrap())
+            .collect();
+        assert_eq!(runs.len(), 2, "{tool}: {t}");
+        let median = t["cpu_s_median"].as_f64().unwrap();
+        assert!(
+            (median - (runs[0] + runs[1]) / 2.0).abs() < 1e-9,
+            "{tool}: {t}"
+        );
+    }
     // argus wrote records: its output size is measured.
     assert!(by("argus")["output_bytes"].as_u64().unwrap() > 0);
     // A tool compared with itself is 1.
@@ -140,6 +156,13 @@ fn replay_runs_argus_and_tcpdump_and_skips_a_missing_ocellus() {
     assert!(md.contains("| ocellus | skipped:"), "{md}");
     assert!(md.lines().any(|l| l.starts_with("| argus |")), "{md}");
     assert!(md.lines().any(|l| l.starts_with("| tcpdump |")), "{md}");
+    assert!(md.contains("CPU seconds of every round"), "{md}");
+    assert!(
+        md.lines().any(|l| l.starts_with("- argus: ")
+            && l.contains("(median ")
+            && l.contains("1.00× argus's")),
+        "{md}"
+    );
 }
 
 #[test]
