@@ -391,10 +391,13 @@ fn rate(packets: Option<u64>, secs: f64) -> Option<f64> {
     }
 }
 
+/// The first successful run of `tool`: what the ratios compare with.
+fn reference_run<'a>(runs: &'a [ToolRun], tool: &str) -> Option<&'a ToolRun> {
+    runs.iter().find(|r| r.tool == tool && r.ok())
+}
+
 fn reference<'a>(runs: &'a [ToolRun], tool: &str) -> Option<&'a Usage> {
-    runs.iter()
-        .find(|r| r.tool == tool && r.ok())
-        .and_then(|r| r.usage.as_ref())
+    reference_run(runs, tool).and_then(|r| r.usage.as_ref())
 }
 
 /// The results as JSON.
@@ -516,11 +519,7 @@ pub fn results_markdown(
     // by wall time, and on a noisy machine one lucky run can make a
     // difference that the rounds do not bear out.
     if runs.iter().any(|r| r.cpu_runs.len() > 1) {
-        let median = |tool: &str| {
-            runs.iter()
-                .find(|r| r.tool == tool && r.ok())
-                .and_then(ToolRun::cpu_median)
-        };
+        let median = |tool: &str| reference_run(runs, tool).and_then(ToolRun::cpu_median);
         let (argus_m, tcpdump_m) = (median("argus"), median("tcpdump"));
         let _ = writeln!(
             md,
