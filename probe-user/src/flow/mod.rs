@@ -14,6 +14,7 @@
 pub mod emit;
 mod index;
 pub mod key;
+mod l2;
 pub mod live;
 mod pages;
 pub mod pipeline;
@@ -27,6 +28,7 @@ use crate::record::{Cause, FlowKey, FlowRecord};
 use hashbrown::HashTable;
 use index::FlowIndex;
 use key::{StoredKey, WideAddrs};
+use l2::L2Table;
 use ocellus_common::ipproto;
 use slab::Slab;
 use state::{bit, Flow, FlowExt, TcpAcc};
@@ -170,6 +172,8 @@ pub struct Shard {
     /// What only some runs keep per flow (`-J`, `-U`), by flow index; empty
     /// otherwise, so a flow does not carry a pointer for it.
     exts: Vec<Option<Box<FlowExt>>>,
+    /// The flows' MAC addresses, VLANs and MPLS labels.
+    l2: L2Table,
     frags: HashTable<FragEntry>,
     /// Records emitted and not yet collected by a worker.
     pub out: Records,
@@ -217,6 +221,7 @@ struct Taker<'a> {
     flows: &'a mut FlowStore,
     exts: &'a mut Vec<Option<Box<FlowExt>>>,
     wide: &'a Slab<WideAddrs>,
+    l2: &'a L2Table,
     rec: &'a mut FlowRecord,
     stats: &'a mut EngineStats,
 }
@@ -228,7 +233,7 @@ impl Taker<'_> {
     fn take(&mut self, i: u32, cause: Cause, due: u64, out: &mut Records) {
         let ckey = self.flows.get(i).key.expand(self.wide);
         let (f, tcp, ext) = parts(self.flows, self.exts, i);
-        f.take_record(ckey, tcp, ext, cause, due, self.rec);
+        f.take_record(ckey, tcp, ext, self.l2, cause, due, self.rec);
         out.push(due, self.rec);
         self.stats.records += 1;
     }
@@ -298,18 +303,13 @@ impl Shard {
         self.find(hash, key)
     }
 
-    /// A flow, its TCP accumulators and its extras.
-    #[inline]
-    fn parts(&mut self, i: u32) -> Parts<'_> {
-        parts(&mut self.flows, &mut self.exts, i)
-    }
-
     /// Takes flow `i`'s pending record into `out`, stamped `due`.
     fn take(&mut self, i: u32, cause: Cause, due: u64, out: &mut Records) {
         let mut t = Taker {
             flows: &mut self.flows,
             exts: &mut self.exts,
             wide: &self.wide,
+            l2: &self.l2,
             rec: &mut self.rec,
             stats: &mut self.stats,
         };
@@ -329,6 +329,7 @@ impl Shard {
             *e = None;
         }
         let f = self.flows.get_mut(i);
+        self.l2.release(f.l2);
         if let Some(at) = f.key.wide_index() {
             self.wide.remove(at);
         }
@@ -428,8 +429,8 @@ impl Shard {
             if f.pending() || ts < f.expire_ns(cfg) {
                 let from_src = f.from_src(swapped) != reply;
                 let was_pending = f.pending();
-                let (f, tcp, ext) = self.parts(i);
-                f.update(tcp, ext, p, from_src, payload, cfg);
+                let (f, tcp, ext) = parts(&mut self.flows, &mut self.exts, i);
+                f.update(tcp, ext, &mut self.l2, p, from_src, payload, cfg);
                 if !was_pending {
                     // A new record: the flow is next due when the record is
                     // (after its last report it was filed for later).
@@ -484,8 +485,8 @@ impl Shard {
         cfg: &EngineConfig,
     ) {
         let from_src = self.flows.get(i).from_src(swapped) != reply;
-        let (f, tcp, ext) = self.parts(i);
-        f.update(tcp, ext, p, from_src, payload, cfg);
+        let (f, tcp, ext) = parts(&mut self.flows, &mut self.exts, i);
+        f.update(tcp, ext, &mut self.l2, p, from_src, payload, cfg);
         let due = f.due_ns(cfg);
         self.timers.file(due, i);
         self.stats.flows_created += 1;
@@ -505,12 +506,13 @@ impl Shard {
         cfg: &EngineConfig,
     ) -> bool {
         let old = self.flows.get(i);
-        let (key, hash) = (old.key, old.hash);
+        let (key, hash, old_l2) = (old.key, old.hash, old.l2);
         let (mut flow, tcp) = Flow::new(p, pkey, key, swapped);
         flow.hash = hash;
         if !self.flows.replace(i, flow, tcp) {
             return false;
         }
+        self.l2.release(old_l2);
         if cfg.jitter || cfg.user_data_len > 0 {
             if let Some(e) = self.exts.get_mut(i as usize) {
                 *e = Some(Box::default());
@@ -570,6 +572,7 @@ impl Shard {
             flows,
             exts,
             wide,
+            l2,
             rec,
             stats,
             scratch,
@@ -579,6 +582,7 @@ impl Shard {
             flows,
             exts,
             wide,
+            l2,
             rec,
             stats,
         };
@@ -670,6 +674,7 @@ impl Shard {
         self.wide.clear();
         self.timers.clear();
         self.exts.clear();
+        self.l2.clear();
         self.frags.clear();
     }
 
@@ -685,6 +690,7 @@ impl Shard {
         self.wide.clear();
         self.timers.clear();
         self.exts.clear();
+        self.l2.clear();
         self.frags.clear();
     }
 }
@@ -775,6 +781,55 @@ mod tests {
         let pkey = key::packet_key(&p).expect("an IPv4 frame has a key");
         shard.apply(&p, &pkey, 0, &[], cfg);
         p
+    }
+
+    /// The flows' MAC addresses live in the shard's L2 table: a record
+    /// reports them as inline fields did, the next record of the flow reuses
+    /// the entry, and entries go with the last flow that used them.
+    #[test]
+    fn mac_addresses_are_kept_once_per_shard() {
+        let cfg = EngineConfig::default();
+        let t0 = 1_700_000_000 * NS;
+        let frame = |src_ip: u8, smac: u8| {
+            let mut f = tcp_frame(0, true);
+            f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 0xdd]);
+            f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, smac]);
+            f[29] = src_ip;
+            f
+        };
+        let mut shard = Shard::default();
+        apply(&mut shard, &frame(1, 0xaa), t0, &cfg);
+        shard.scan(t0 + 5 * NS + 1, &cfg);
+        let r = shard.out.record(0);
+        assert_eq!((r.smac[5], r.dmac[5]), (0xaa, 0xdd));
+        assert_eq!(r.flags & crate::record::flag::HAS_MAC, crate::record::flag::HAS_MAC);
+        assert_eq!(shard.l2.len(), 1);
+        let id = shard.flows.get(shard.index.entries().next().unwrap().1).l2;
+
+        // The next record: the same tuple, the same entry.
+        apply(&mut shard, &frame(1, 0xaa), t0 + 6 * NS, &cfg);
+        assert_eq!(shard.flows.get(shard.index.entries().next().unwrap().1).l2, id);
+        // A source that changes MAC: several paths.
+        apply(&mut shard, &frame(1, 0xab), t0 + 6 * NS + 1, &cfg);
+        // Flows of other hosts: one entry per distinct tuple.
+        for host in 2..=9 {
+            apply(&mut shard, &frame(host, host), t0 + 6 * NS + 2, &cfg);
+            apply(&mut shard, &frame(host, host), t0 + 6 * NS + 3, &cfg);
+        }
+        assert_eq!(shard.l2.len(), 9);
+        shard.scan(t0 + 11 * NS + 10, &cfg);
+        let recs: Vec<_> = (1..shard.out.len()).map(|i| shard.out.record(i)).collect();
+        assert_eq!(recs.len(), 9);
+        let first = recs.iter().find(|r| r.key.src[3] == 1).unwrap();
+        assert_eq!((first.smac[5], first.dmac[5]), (0xaa, 0xdd));
+        assert_ne!(first.flags & crate::record::flag::MULTIPATH, 0);
+        for r in recs.iter().filter(|r| r.key.src[3] != 1) {
+            assert_eq!(r.smac[5], r.key.src[3]);
+            assert_eq!(r.flags & crate::record::flag::MULTIPATH, 0);
+        }
+        // Idle past their timeouts, the flows go, and their tuples with them.
+        shard.scan(t0 + 200 * NS, &cfg);
+        assert_eq!((shard.flow_count(), shard.l2.len()), (0, 0));
     }
 
     /// A TCP flow idle past its timeout that a later fragment of a datagram

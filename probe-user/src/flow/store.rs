@@ -4,21 +4,25 @@
 //! slabs, the pair spanned about five cache lines at two unrelated places,
 //! and the second place could only be found by reading the first: a batch
 //! prefetching its flows had to wait for each flow before it could prefetch
-//! its accumulators. Here a TCP flow and its accumulators are one 224-byte
-//! entry, aligned to 32 bytes so that it spans exactly four lines, and a
-//! flow's id says which slab holds it: one prefetch fetches everything a
-//! packet will touch.
+//! its accumulators. Here a TCP flow and its accumulators are one 192-byte
+//! entry, aligned to a cache line so that it spans exactly three lines (a
+//! flow without them, 128 bytes, two), and a flow's id says which slab
+//! holds it: one prefetch fetches everything a packet will touch.
 
 use super::slab::Slab;
 use super::state::{Flow, TcpAcc};
 use crate::prefetch::prefetch_span;
 
 /// A TCP flow with its accumulators.
-#[repr(C, align(32))]
+#[repr(C, align(64))]
 struct TcpFlow {
     flow: Flow,
     tcp: TcpAcc,
 }
+
+/// A flow without TCP accumulators, on whole cache lines.
+#[repr(C, align(64))]
+struct PlainFlow(Flow);
 
 /// The low bit of a flow id: the flow is in the TCP slab. The rest of the
 /// id is its index in that slab.
@@ -27,7 +31,7 @@ const TCP_BIT: u32 = 1;
 /// A shard's flows, by id.
 #[derive(Default)]
 pub struct FlowStore {
-    plain: Slab<Flow>,
+    plain: Slab<PlainFlow>,
     tcp: Slab<TcpFlow>,
 }
 
@@ -41,7 +45,7 @@ impl FlowStore {
     pub fn insert(&mut self, flow: Flow, tcp: Option<TcpAcc>) -> u32 {
         let (at, bit) = match tcp {
             Some(tcp) => (self.tcp.insert(TcpFlow { flow, tcp }), TCP_BIT),
-            None => (self.plain.insert(flow), 0),
+            None => (self.plain.insert(PlainFlow(flow)), 0),
         };
         debug_assert!(at < 1 << 31, "a shard holds fewer than 2^31 flows");
         at << 1 | bit
@@ -58,7 +62,7 @@ impl FlowStore {
         if Self::is_tcp(i) {
             &self.tcp.get(i >> 1).flow
         } else {
-            self.plain.get(i >> 1)
+            &self.plain.get(i >> 1).0
         }
     }
 
@@ -67,7 +71,7 @@ impl FlowStore {
         if Self::is_tcp(i) {
             &mut self.tcp.get_mut(i >> 1).flow
         } else {
-            self.plain.get_mut(i >> 1)
+            &mut self.plain.get_mut(i >> 1).0
         }
     }
 
@@ -78,7 +82,7 @@ impl FlowStore {
             let e = self.tcp.get_mut(i >> 1);
             (&mut e.flow, Some(&mut e.tcp))
         } else {
-            (self.plain.get_mut(i >> 1), None)
+            (&mut self.plain.get_mut(i >> 1).0, None)
         }
     }
 
@@ -103,7 +107,7 @@ impl FlowStore {
         if Self::is_tcp(i) {
             std::mem::size_of::<TcpFlow>()
         } else {
-            std::mem::size_of::<Flow>()
+            std::mem::size_of::<PlainFlow>()
         }
     }
 
@@ -113,7 +117,7 @@ impl FlowStore {
     pub fn replace(&mut self, i: u32, flow: Flow, tcp: Option<TcpAcc>) -> bool {
         match tcp {
             Some(tcp) if Self::is_tcp(i) => *self.tcp.get_mut(i >> 1) = TcpFlow { flow, tcp },
-            None if !Self::is_tcp(i) => *self.plain.get_mut(i >> 1) = flow,
+            None if !Self::is_tcp(i) => *self.plain.get_mut(i >> 1) = PlainFlow(flow),
             _ => return false,
         }
         true
@@ -139,6 +143,7 @@ impl FlowStore {
 mod tests {
     use super::*;
     use crate::flow::key::StoredKey;
+    use crate::flow::state::DirAcc;
     use crate::packet::PacketInfo;
     use crate::record::FlowKey;
 
@@ -152,13 +157,34 @@ mod tests {
     }
 
     #[test]
-    fn a_tcp_flow_and_its_accumulators_fill_four_whole_cache_lines() {
-        assert_eq!(std::mem::size_of::<TcpFlow>(), 224);
+    fn flows_fill_whole_cache_lines() {
+        // Three for a TCP flow with its accumulators, two for any other.
+        assert_eq!(std::mem::size_of::<TcpFlow>(), 192);
+        assert_eq!(std::mem::size_of::<PlainFlow>(), 128);
         let mut s = FlowStore::default();
         for n in 0..100 {
             let i = s.insert(flow(n), Some(TcpAcc::default()));
             let (at, len) = s.span(i);
-            assert_eq!((at % 32, len), (0, 224));
+            assert_eq!((at % 64, len), (0, 192));
+            let i = s.insert(flow(n), None);
+            let (at, len) = s.span(i);
+            assert_eq!((at % 64, len), (0, 128));
+        }
+    }
+
+    #[test]
+    fn no_8_byte_field_of_a_flow_crosses_a_cache_line() {
+        // `Flow` is packed to 4-byte alignment: an 8-byte field at an offset
+        // of 60 in a line would be split across two.
+        use std::mem::offset_of;
+        let dir = [offset_of!(DirAcc, stime_ns), offset_of!(DirAcc, ltime_ns)];
+        let mut at = vec![offset_of!(Flow, ltime_ns)];
+        for d in [offset_of!(Flow, src), offset_of!(Flow, dst)] {
+            at.extend(dir.iter().map(|o| d + o));
+        }
+        at.push(offset_of!(TcpFlow, tcp) + TcpAcc::HS_OFFSET);
+        for o in at {
+            assert!(o % 64 <= 56, "an 8-byte field at offset {o}");
         }
     }
 
@@ -176,18 +202,18 @@ mod tests {
         assert_eq!(s.len(), 10_000);
         for (n, (&p, &t)) in plain.iter().zip(&tcp).enumerate() {
             assert!(!FlowStore::is_tcp(p) && FlowStore::is_tcp(t));
-            assert_eq!(s.get(p).ltime_ns, n as u64);
+            assert_eq!({ s.get(p).ltime_ns }, n as u64);
             assert!(s.parts(p).1.is_none());
             let (f, acc) = s.parts(t);
-            assert_eq!(f.ltime_ns, 10_000 + n as u64);
+            assert_eq!({ f.ltime_ns }, 10_000 + n as u64);
             assert_eq!(acc.unwrap().src_base, n as u32);
         }
         // Replacing keeps the id when the kind matches, and refuses otherwise.
         assert!(s.replace(tcp[7], flow(1), Some(TcpAcc::default())));
-        assert_eq!(s.get(tcp[7]).ltime_ns, 1);
+        assert_eq!({ s.get(tcp[7]).ltime_ns }, 1);
         assert!(!s.replace(tcp[7], flow(2), None));
         assert!(!s.replace(plain[7], flow(3), Some(TcpAcc::default())));
-        assert_eq!(s.get(plain[7]).ltime_ns, 7);
+        assert_eq!({ s.get(plain[7]).ltime_ns }, 7);
         // Removed ids are reused by their own kind.
         s.remove(tcp[9]);
         s.remove(plain[9]);
