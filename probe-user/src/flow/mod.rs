@@ -802,13 +802,19 @@ mod tests {
         shard.scan(t0 + 5 * NS + 1, &cfg);
         let r = shard.out.record(0);
         assert_eq!((r.smac[5], r.dmac[5]), (0xaa, 0xdd));
-        assert_eq!(r.flags & crate::record::flag::HAS_MAC, crate::record::flag::HAS_MAC);
+        assert_eq!(
+            r.flags & crate::record::flag::HAS_MAC,
+            crate::record::flag::HAS_MAC
+        );
         assert_eq!(shard.l2.len(), 1);
         let id = shard.flows.get(shard.index.entries().next().unwrap().1).l2;
 
         // The next record: the same tuple, the same entry.
         apply(&mut shard, &frame(1, 0xaa), t0 + 6 * NS, &cfg);
-        assert_eq!(shard.flows.get(shard.index.entries().next().unwrap().1).l2, id);
+        assert_eq!(
+            shard.flows.get(shard.index.entries().next().unwrap().1).l2,
+            id
+        );
         // A source that changes MAC: several paths.
         apply(&mut shard, &frame(1, 0xab), t0 + 6 * NS + 1, &cfg);
         // Flows of other hosts: one entry per distinct tuple.
