@@ -210,20 +210,26 @@ impl BatchApplier {
             return;
         }
         let counts = &mut self.counts;
-        counts.iter_mut().for_each(|c| *c = 0);
-        for r in routes {
-            counts[r.shard as usize + 1] += 1;
-        }
-        for i in 1..counts.len() {
-            counts[i] += counts[i - 1];
-        }
         self.order.clear();
-        self.order.resize(routes.len(), 0);
-        self.pos.copy_from_slice(counts);
-        for (i, r) in routes.iter().enumerate() {
-            let s = r.shard as usize;
-            self.order[self.pos[s] as usize] = i as u32;
-            self.pos[s] += 1;
+        if counts.len() == 2 {
+            // One shard: the group is the batch, in capture order.
+            counts[1] = routes.len() as u32;
+            self.order.extend(0..routes.len() as u32);
+        } else {
+            counts.iter_mut().for_each(|c| *c = 0);
+            for r in routes {
+                counts[r.shard as usize + 1] += 1;
+            }
+            for i in 1..counts.len() {
+                counts[i] += counts[i - 1];
+            }
+            self.order.resize(routes.len(), 0);
+            self.pos.copy_from_slice(counts);
+            for (i, r) in routes.iter().enumerate() {
+                let s = r.shard as usize;
+                self.order[self.pos[s] as usize] = i as u32;
+                self.pos[s] += 1;
+            }
         }
         let mut i = 0;
         while i < self.order.len() {
