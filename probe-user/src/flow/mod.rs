@@ -422,14 +422,17 @@ impl Shard {
 
         // Find the flow, reporting or retiring it first if its time has come.
         if let Some(i) = self.find_hinted(hash, &ckey, hint) {
-            if let Some(due) = self.flows.get(i).report_due(ts, cfg) {
+            // The flow is found in its slab once, unless a record is taken
+            // first (finding it costs a dozen instructions).
+            let mut found = parts(&mut self.flows, &mut self.exts, i);
+            if let Some(due) = found.0.report_due(ts, cfg) {
                 self.take_to_out(i, Cause::Status, due);
+                found = parts(&mut self.flows, &mut self.exts, i);
             }
-            let f = self.flows.get(i);
+            let (f, tcp, ext) = found;
             if f.pending() || ts < f.expire_ns(cfg) {
                 let from_src = f.from_src(swapped) != reply;
                 let was_pending = f.pending();
-                let (f, tcp, ext) = parts(&mut self.flows, &mut self.exts, i);
                 f.update(tcp, ext, &mut self.l2, p, from_src, payload, cfg);
                 if !was_pending {
                     // A new record: the flow is next due when the record is
