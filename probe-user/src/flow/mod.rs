@@ -371,7 +371,6 @@ impl Shard {
         let ts = p.ts_ns;
 
         // Later fragments join the flow of their first fragment.
-        let pkey = *pkey;
         let mut frag_target: Option<(FlowKey, u32)> = None;
         if p.is_ip() && p.frag.is_fragment {
             let fkey = key::fragment_key(p).canonical().0;
@@ -445,7 +444,7 @@ impl Shard {
             }
             // Idle too long: the packet starts a new flow with the same key,
             // in the same place: the index entry stays.
-            if self.restart(i, p, &pkey, swapped, cfg) {
+            if self.restart(i, p, pkey, swapped, cfg) {
                 self.first_packet(i, p, (swapped, reply), payload, cfg);
                 self.register_fragment(p, &ckey, hash, ts, cfg);
                 return;
@@ -459,7 +458,7 @@ impl Shard {
             Some(k) => k,
             None => StoredKey::wide(&ckey, self.wide.insert([ckey.src, ckey.dst])),
         };
-        let (mut flow, tcp) = Flow::new(p, &pkey, stored, swapped);
+        let (mut flow, tcp) = Flow::new(p, pkey, stored, swapped);
         flow.hash = hash;
         let i = self.flows.insert(flow, tcp);
         if cfg.jitter || cfg.user_data_len > 0 {
