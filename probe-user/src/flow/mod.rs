@@ -229,13 +229,15 @@ struct Taker<'a> {
 impl Taker<'_> {
     /// Takes flow `i`'s pending record into `out`, stamped `due`: built in
     /// the shard's reused record (it stays in the cache), then encoded.
+    /// Returns the flow.
     #[inline]
-    fn take(&mut self, i: u32, cause: Cause, due: u64, out: &mut Records) {
-        let ckey = self.flows.get(i).key.expand(self.wide);
+    fn take(&mut self, i: u32, cause: Cause, due: u64, out: &mut Records) -> &mut Flow {
         let (f, tcp, ext) = parts(self.flows, self.exts, i);
+        let ckey = f.key.expand(self.wide);
         f.take_record(ckey, tcp, ext, self.l2, cause, due, self.rec);
         out.push(due, self.rec);
         self.stats.records += 1;
+        f
     }
 }
 
@@ -602,9 +604,9 @@ impl Shard {
                 return Some(at);
             }
             let hash = f.hash;
-            if f.pending() {
-                t.take(idx, Cause::Status, at, out);
-                let expire = t.flows.get(idx).expire_ns(cfg);
+            let f = if f.pending() {
+                let f = t.take(idx, Cause::Status, at, out);
+                let expire = f.expire_ns(cfg);
                 if expire > now_ns {
                     // A packet starting the next record files the flow
                     // again under that record's due. Until then the flow
@@ -614,8 +616,11 @@ impl Shard {
                     // end of its timeout.
                     return Some(expire.min(now_ns.saturating_add(idle_step(cfg))));
                 }
-            }
-            t.flows.get_mut(idx).bits |= bit::RETIRING;
+                f
+            } else {
+                f
+            };
+            f.bits |= bit::RETIRING;
             scratch.push((hash, idx));
             None
         });
