@@ -265,9 +265,14 @@ impl BatchApplier {
                     continue;
                 };
                 let it = &items[group[j] as usize];
-                let start = (it.pay_off as usize).min(payload.len());
-                let stop = (start + it.pay_len as usize).min(payload.len());
-                let pay = &payload[start..stop];
+                // Payload is kept only with `-U`.
+                let pay: &[u8] = if it.pay_len == 0 {
+                    &[]
+                } else {
+                    let start = (it.pay_off as usize).min(payload.len());
+                    let stop = (start + it.pay_len as usize).min(payload.len());
+                    &payload[start..stop]
+                };
                 shard.apply_hinted(&it.info, &it.key, hashes[j], hints[j], pay, cfg);
             }
             records.append(&mut shard.out);
