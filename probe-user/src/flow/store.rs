@@ -11,7 +11,7 @@
 
 use super::slab::Slab;
 use super::state::{Flow, TcpAcc};
-use crate::prefetch::prefetch_span;
+use crate::prefetch::prefetch;
 
 /// A TCP flow with its accumulators.
 #[repr(C, align(64))]
@@ -86,23 +86,29 @@ impl FlowStore {
         }
     }
 
-    /// Where flow `i` and what is kept with it lie: address and length, for
-    /// prefetching. The flow comes first.
-    #[inline(always)]
+    /// Where flow `i` and what is kept with it lie: address and length (the
+    /// lines [`FlowStore::prefetch`] fetches). The flow comes first.
+    #[cfg(test)]
     fn span(&self, i: u32) -> (usize, usize) {
         let f: *const Flow = self.get(i);
         (f as usize, Self::span_len(i))
     }
 
-    /// Hints the CPU to fetch flow `i` and what is kept with it.
+    /// Hints the CPU to fetch flow `i` and what is kept with it: its two or
+    /// three whole cache lines (entries are line-aligned, so no loop over
+    /// the lines a span covers).
     #[inline(always)]
     pub fn prefetch(&self, i: u32) {
-        let (at, len) = self.span(i);
-        prefetch_span(at, len);
+        let at = (self.get(i) as *const Flow).cast::<u8>();
+        prefetch(at);
+        prefetch(at.wrapping_add(64));
+        if Self::is_tcp(i) {
+            prefetch(at.wrapping_add(128));
+        }
     }
 
     /// How many bytes flow `i` and what is kept with it take.
-    #[inline(always)]
+    #[cfg(test)]
     fn span_len(i: u32) -> usize {
         if Self::is_tcp(i) {
             std::mem::size_of::<TcpFlow>()
