@@ -271,7 +271,7 @@ impl Shard {
     /// Hints the CPU to fetch the flow stored under `hash` (after
     /// `prefetch_index` had time to bring its slots in): all of it, as a
     /// packet touches its key, both directions' counters, its times and its
-    /// TCP accumulators, three or four cache lines. Returns the flow's id,
+    /// TCP accumulators, two or three cache lines. Returns the flow's id,
     /// or [`NO_FLOW`]: a hint for `apply`, which checks it before trusting it.
     #[inline]
     pub fn prefetch_flow(&self, hash: u32) -> u32 {
