@@ -12,7 +12,8 @@
 //! and changes nothing; a new tuple is looked up by its hash. A tuple no
 //! flow refers to any more is forgotten and its id reused, so the table
 //! never holds more entries than the shard holds flows, whatever the
-//! packets claim (random MACs cost an entry per flow, as inline fields did).
+//! packets claim: random MACs cost an entry per flow, about 40 bytes with
+//! its slot in the lookup table, where the inline fields took 24.
 
 use hashbrown::HashTable;
 
