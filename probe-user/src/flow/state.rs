@@ -542,37 +542,12 @@ impl Flow {
             }
             return;
         }
-        // The first such packet of a record after the first: the tuple is
-        // most likely the last record's, whose entry the flow kept.
-        if self.bits & bit::L2_STALE != 0
-            && self.flags & fflag::HAS_MAC == 0
-            && p.has_mac
-            && !(p.has_vlan || p.has_mpls)
-        {
-            let (smac, dmac) = if from_src {
-                (&p.src_mac, &p.dst_mac)
-            } else {
-                (&p.dst_mac, &p.src_mac)
-            };
-            let t = l2.get(self.l2);
-            if mac_eq(&t.smac, smac)
-                && mac_eq(&t.dmac, dmac)
-                && t.svlan | t.dvlan == 0
-                && t.smpls | t.dmpls == 0
-            {
-                self.flags |= fflag::HAS_MAC;
-                self.bits = if from_src {
-                    self.bits & !bit::DST_MAC_SEEN
-                } else {
-                    self.bits | bit::DST_MAC_SEEN
-                } & !bit::L2_STALE;
-                return;
-            }
-        }
         self.update_l2_slow(l2, p, from_src);
     }
 
-    /// [`Flow::update_l2`] for the other packets.
+    /// [`Flow::update_l2`] for the other packets: a record's first, a new
+    /// VLAN or label, the first MAC of a side. A tuple equal to the flow's
+    /// entry (the last record's, most often) keeps it without a lookup.
     #[inline(never)]
     fn update_l2_slow(&mut self, l2: &mut L2Table, p: &PacketInfo, from_src: bool) {
         let stale = self.bits & bit::L2_STALE != 0;
