@@ -996,6 +996,84 @@ mod tests {
         assert_eq!(std::mem::size_of::<TcpAcc>(), 68);
     }
 
+    /// The handshake's two times share 8 bytes with the handshake step's
+    /// time, and windows are scaled when the record is taken: what a
+    /// record reports is what the packets said, in this record and the next.
+    #[test]
+    fn handshake_times_and_windows_survive_their_compact_storage() {
+        use crate::packet::TcpInfo;
+        let cfg = EngineConfig::default();
+        let t0 = 1_700_000_000_000_000_000u64;
+        let seg = |ts: u64, flags: u8, seq: u32, window: u16, wscale: u8, len: u32| PacketInfo {
+            ts_ns: ts,
+            net: Net::Ipv4,
+            proto: ipproto::TCP,
+            has_l4: true,
+            wire_len: 54 + len,
+            app_len: len,
+            tcp: TcpInfo {
+                flags,
+                seq,
+                window,
+                wscale,
+                ..TcpInfo::default()
+            },
+            ..PacketInfo::default()
+        };
+        let syn = seg(t0, tcpflag::SYN, 1000, 64240, 7, 0);
+        let key = FlowKey::default();
+        let (mut f, tcp) = Flow::new(&syn, &key, StoredKey::narrow(&key).unwrap(), false);
+        let mut t = tcp.expect("a TCP flow");
+        let mut l2 = L2Table::default();
+        let ack = tcpflag::ACK;
+        for (p, from_src) in [
+            (syn, true),
+            // SYN-ACK 1.5 ms later, ACK 0.25 ms after it.
+            (
+                seg(t0 + 1_500_000, tcpflag::SYN | ack, 5000, 65160, 9, 0),
+                false,
+            ),
+            (seg(t0 + 1_750_000, ack, 1001, 502, 0xff, 0), true),
+            (seg(t0 + 2_000_000, ack, 1001, 502, 0xff, 100), true),
+            (seg(t0 + 2_100_000, ack, 5001, 300, 0xff, 0), false),
+        ] {
+            f.update(Some(&mut t), None, &mut l2, &p, from_src, &[], &cfg);
+        }
+        let mut rec = FlowRecord::default();
+        let took = |f: &mut Flow, t: &mut TcpAcc, l2: &L2Table, rec: &mut FlowRecord| {
+            f.take_record(
+                key,
+                Some(t),
+                None,
+                l2,
+                Cause::Status,
+                t0 + 5_000_000_000,
+                rec,
+            );
+            let p = rec.tcp.expect("TCP performance");
+            (p.synack_us, p.ackdat_us, p.src_win, p.dst_win)
+        };
+        assert_eq!(
+            took(&mut f, &mut t, &l2, &mut rec),
+            (1500, 250, 502 << 7, 300 << 9)
+        );
+        // The next record keeps the connection's times; its windows are its
+        // own packets', scaled as before.
+        f.update(
+            Some(&mut t),
+            None,
+            &mut l2,
+            &seg(t0 + 6_000_000_000, ack, 1101, 40, 0xff, 0),
+            true,
+            &[],
+            &cfg,
+        );
+        assert_eq!(
+            took(&mut f, &mut t, &l2, &mut rec),
+            (1500, 250, 40 << 7, 300 << 9)
+        );
+    }
+
     /// The per-record byte counters are 32 bits: a record is cut before they
     /// could wrap, and a claimed frame length beyond any capture's saturates.
     #[test]

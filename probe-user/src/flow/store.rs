@@ -24,6 +24,10 @@ struct TcpFlow {
 #[repr(C, align(64))]
 struct PlainFlow(Flow);
 
+// `FlowStore::prefetch` fetches three lines for a TCP flow, two for another.
+const _: () = assert!(std::mem::size_of::<TcpFlow>() == 3 * 64);
+const _: () = assert!(std::mem::size_of::<PlainFlow>() == 2 * 64);
+
 /// The low bit of a flow id: the flow is in the TCP slab. The rest of the
 /// id is its index in that slab.
 const TCP_BIT: u32 = 1;
